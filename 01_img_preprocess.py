@@ -1,0 +1,21 @@
+"""Stage 01: remove product-photo backgrounds (raw_img/<DATASET> -> img/<DATASET>, same file names).
+
+Methods: "sobel_contour" (the 2019 project's Sobel edges and filled outer contours) and
+"none" (copies the photos unchanged).
+"""
+import config
+from prodcluster import cli, stages
+
+
+def main(argv=None):
+    parser = cli.parser(__doc__)
+    parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
+    parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
+    parser.add_argument("--save-masks", action="store_true", help="also save the foreground masks")
+    parser.add_argument("--force", action="store_true", help="redo photos that are already done")
+    args = parser.parse_args(argv)
+    stages.preprocess(cli.settings(config, args), save_masks=args.save_masks, force=args.force)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Stage 02: fine-tune an ImageNet-pretrained backbone on the known models' photos.
+
+Reads training_img/<DATASET>/<MODELID>/ and writes models/<DATASET>/finetuned.keras,
+classes.json and history.csv.
+"""
+import config
+from prodcluster import cli, finetune
+
+
+def main(argv=None):
+    parser = cli.add_network_options(cli.parser(__doc__))
+    parser.add_argument("--epochs", type=int, help="training epochs (default: EPOCHS in config.py)")
+    args = parser.parse_args(argv)
+    history = finetune.fine_tune(cli.settings(config, args))
+    print(f"02: trained {len(history)} epochs")
+
+
+if __name__ == "__main__":
+    main()

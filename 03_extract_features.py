@@ -1,0 +1,21 @@
+"""Stage 03: one feature vector per photo of img/<DATASET>, in image-list order.
+
+Uses the fine-tuned network of stage 02 when it exists, else the plain pretrained backbone.
+Writes data/<DATASET>/features.npy (float32, N x D), feature_files.txt and features.json.
+"""
+import config
+from prodcluster import cli, features
+
+
+def main(argv=None):
+    parser = cli.add_network_options(cli.parser(__doc__))
+    parser.add_argument("--feature-layer", choices=["embedding", "backbone_features"],
+                        help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
+    parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
+    args = parser.parse_args(argv)
+    info = features.extract_features(cli.settings(config, args))
+    print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}")
+
+
+if __name__ == "__main__":
+    main()

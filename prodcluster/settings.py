@@ -1,0 +1,118 @@
+"""One object holding a run's settings and every file path the stages hand to each other.
+
+The numbered scripts build it from `config.py`; benchmarks and tests build it directly and
+override any field, so all callers go through the same stage code.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    dataset: str = "demo"
+    root: Path = Path(".")
+    img_ext: tuple = (".jpg", ".jpeg", ".png")
+    max_image_pixels: int = 50_000_000
+    raw_img_dir: str = "raw_img/{dataset}"
+    img_dir: str = "img/{dataset}"
+    data_dir: str = "data/{dataset}"
+    train_img_dir: str = "training_img/{dataset}"
+    model_dir: str = "models/{dataset}"
+    result_dir: str = "result/{dataset}"
+    cache_dir: str = "cache"
+    seed: int = 42
+    preprocess: str = "sobel_contour"
+    train_fraction: float = 0.5
+    backbone: str = "efficientnet_lite0"
+    image_size: int | None = None
+    backbone_weights: dict = field(default_factory=dict)
+    batch_size: int = 32
+    epochs: int = 3
+    learning_rate: float = 1e-3
+    validation_fraction: float = 0.2
+    use_finetuned: bool = True
+    finetuned_from: str | None = None
+    feature_layer: str = "embedding"
+    cluster_method: str = "som"
+    cluster_k: int | None = None
+    som_images_per_node: int = 70
+    som_sigma: float = 1.0
+    som_learning_rate: float = 0.5
+    som_iterations_per_image: int = 10
+    tsne_perplexity: float = 30
+    workers: int | None = None
+
+    @classmethod
+    def from_config(cls, module, **overrides):
+        """Read the upper-case names of `config.py` whose lower-case form is a field."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {key.lower(): value for key, value in vars(module).items()
+                  if key.isupper() and key.lower() in names}
+        values["root"] = (Path(module.__file__).resolve().parent / getattr(module, "WORK_DIR", ".")).resolve()
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def folder(self, template, dataset=None):
+        return Path(self.root) / template.format(dataset=dataset or self.dataset)
+
+    @property
+    def raw_img(self):
+        return self.folder(self.raw_img_dir)
+
+    @property
+    def img(self):
+        return self.folder(self.img_dir)
+
+    @property
+    def data(self):
+        return self.folder(self.data_dir)
+
+    @property
+    def train_img(self):
+        return self.folder(self.train_img_dir)
+
+    @property
+    def models(self):
+        return self.folder(self.model_dir)
+
+    @property
+    def result(self):
+        return self.folder(self.result_dir)
+
+    @property
+    def cache(self):
+        return Path(self.root) / self.cache_dir
+
+    @property
+    def finetuned_model(self):
+        """The fine-tuned network that stage 03 uses (another data set's when `finetuned_from` is set)."""
+        return self.folder(self.model_dir, self.finetuned_from) / "finetuned.keras"
+
+    @property
+    def input_size(self):
+        from .backbones import native_size
+        return self.image_size or native_size(self.backbone)
+
+    def data_file(self, name):
+        return self.data / FILES[name]
+
+
+FILES = {
+    "image_list": "images.txt",
+    "labels": "labels.csv",
+    "labels_true": "labels_true.txt",
+    "rejected": "rejected.csv",
+    "split": "split.csv",
+    "features": "features.npy",
+    "feature_files": "feature_files.txt",
+    "features_info": "features.json",
+    "predictions": "predictions.csv",
+    "labels_pred": "labels_pred.txt",
+    "clustering": "clustering.json",
+    "som_weights": "som_weights.npy",
+    "metrics": "metrics.json",
+}

@@ -1,0 +1,19 @@
+"""Run every stage in order, from labels to pictures, and print the scores.
+
+On the default "demo" data set the photos are generated first when raw_img/demo is missing,
+so this runs offline on a fresh clone.
+"""
+import config
+from prodcluster import cli, pipeline
+
+
+def main(argv=None):
+    parser = cli.add_network_options(cli.parser(__doc__))
+    parser.add_argument("--skip-finetune", action="store_true", help="use the plain pretrained backbone")
+    parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: EPOCHS in config.py)")
+    args = parser.parse_args(argv)
+    pipeline.run_all(cli.settings(config, args), finetune_network=not args.skip_finetune)
+
+
+if __name__ == "__main__":
+    main()
