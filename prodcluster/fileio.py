@@ -19,6 +19,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class ImageError(ValueError):
@@ -39,6 +41,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; outputs are ordinary files
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

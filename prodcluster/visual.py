@@ -1,0 +1,211 @@
+"""Pictures for checking a clustering by eye: t-SNE map, SOM U-matrix, contact sheet.
+
+Figures are drawn on matplotlib `Figure` objects with the Agg canvas and never go
+through pyplot, so no window opens and no global plotting state is touched; every
+file is written atomically.
+"""
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+
+from prodcluster.fileio import ImageError, atomic_path, read_image
+
+PCA_DIMS = 50
+FEW_LABELS_PALETTE = colormaps["tab10"]  # distinct colours and a legend up to its size
+MANY_LABELS_PALETTE = colormaps["gist_ncar"]
+MISSING_THUMB_GREY = 200
+THUMB_GAP = 2  # white pixels between thumbnails
+BORDER_COLOUR = "red"
+DPI = 100
+
+
+def _save_figure(figure, path):
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        file_format = path.suffix.lstrip(".").lower() or "png"
+        figure.savefig(tmp, format=file_format, dpi=DPI, bbox_inches="tight")
+
+
+def _label_colours(labels):
+    """Label names, one colour per name, and each photo's index into the names."""
+    names, codes = np.unique(labels.astype(str), return_inverse=True)
+    if len(names) <= FEW_LABELS_PALETTE.N:
+        return names, FEW_LABELS_PALETTE(np.arange(len(names))), codes
+    # Shuffled positions on a wide colour map, so that neighbouring ids get distinct colours.
+    positions = np.random.default_rng(0).permutation(len(names)) / (len(names) - 1)
+    return names, MANY_LABELS_PALETTE(positions), codes
+
+
+def _scatter_panel(axes, embedding, labels, title):
+    names, colours, codes = _label_colours(labels)
+    axes.scatter(embedding[:, 0], embedding[:, 1], c=colours[codes], s=8, linewidths=0)
+    axes.set_title(f"{title} ({len(names)} groups)")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    if len(names) <= FEW_LABELS_PALETTE.N:
+        handles = [axes.scatter([], [], color=colour, s=20) for colour in colours]
+        axes.legend(handles, names, fontsize="small", loc="best")
+
+
+def _check_features(features):
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"features must be a 2-D array with at least 2 rows, got shape {features.shape}")
+    if not np.isfinite(features).all():
+        raise ValueError("features contain NaN or infinite values")
+    return features
+
+
+def _check_length(labels, n_rows, name):
+    labels = np.asarray(labels)
+    if labels.shape != (n_rows,):
+        raise ValueError(f"{name} must have one entry per row ({n_rows}), got shape {labels.shape}")
+    return labels
+
+
+def _sample_rows(n_rows, max_points, seed):
+    if n_rows <= max_points:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_points, replace=False))
+
+
+def _tsne_2d(features, perplexity, seed):
+    if features.shape[1] > PCA_DIMS:
+        n_dims = min(PCA_DIMS, len(features))
+        features = PCA(n_components=n_dims, random_state=seed).fit_transform(features)
+    # t-SNE needs perplexity < number of points; a third of the points keeps neighbourhoods local.
+    perplexity = max(1.0, min(float(perplexity), (len(features) - 1) / 3))
+    init = "pca" if min(features.shape) >= 2 else "random"
+    return TSNE(perplexity=perplexity, init=init, random_state=seed).fit_transform(features)
+
+
+def plot_tsne(features, labels_true, labels_pred, path, perplexity=30, seed=42, max_points=5000):
+    """Draw a t-SNE map coloured by true model (when known) and by predicted cluster.
+
+    Above `max_points` photos a seeded sample is drawn. Returns an N x 2 array aligned
+    with `features`; rows left out of the sample are NaN.
+    """
+    features = _check_features(features)
+    labels_pred = _check_length(labels_pred, len(features), "labels_pred")
+    if labels_true is not None:
+        labels_true = _check_length(labels_true, len(features), "labels_true")
+    if perplexity <= 0 or max_points < 2:
+        raise ValueError(f"need perplexity > 0 and max_points >= 2, got {perplexity} and {max_points}")
+    rows = _sample_rows(len(features), max_points, seed)
+    embedding = np.full((len(features), 2), np.nan)
+    embedding[rows] = _tsne_2d(features[rows], perplexity, seed)
+    panels = [("predicted cluster", labels_pred)]
+    if labels_true is not None:
+        panels.insert(0, ("true model", labels_true))
+    figure = Figure(figsize=(7 * len(panels), 7))
+    for axes, (title, labels) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        _scatter_panel(axes, embedding[rows], labels[rows], title)
+    _save_figure(figure, path)
+    return embedding
+
+
+def umatrix(weights):
+    """Mean Euclidean distance of each SOM node's weights to its (up to 8) grid neighbours."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 3 or weights.shape[0] * weights.shape[1] < 2:
+        raise ValueError(f"weights must be rows x cols x dim with at least 2 nodes, got shape {weights.shape}")
+    rows, cols, _ = weights.shape
+    padded = np.pad(weights, ((1, 1), (1, 1), (0, 0)), constant_values=np.nan)
+    offsets = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1) if (dr, dc) != (0, 0)]
+    distances = [
+        np.linalg.norm(padded[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols] - weights, axis=2)
+        for dr, dc in offsets
+    ]
+    return np.nanmean(distances, axis=0)
+
+
+def _cluster_border_segments(node_labels):
+    """Line segments (in node coordinates) between grid neighbours of different clusters."""
+    segments = []
+    for r, c in zip(*np.nonzero(node_labels[:, 1:] != node_labels[:, :-1])):
+        segments.append([(c + 0.5, r - 0.5), (c + 0.5, r + 0.5)])
+    for r, c in zip(*np.nonzero(node_labels[1:, :] != node_labels[:-1, :])):
+        segments.append([(c - 0.5, r + 0.5), (c + 0.5, r + 0.5)])
+    return segments
+
+
+def _draw_cluster_borders(axes, node_labels, grid_shape):
+    node_labels = np.asarray(node_labels)
+    if node_labels.shape != grid_shape:
+        raise ValueError(f"node_labels must have shape {grid_shape}, got {node_labels.shape}")
+    segments = _cluster_border_segments(node_labels)
+    axes.add_collection(LineCollection(segments, colors=BORDER_COLOUR, linewidths=2))
+
+
+def plot_umatrix(weights, hits, path, node_labels=None):
+    """Draw the U-matrix (dark = far from neighbours, a gap between groups), photos per node as
+    circle area, and, with `node_labels`, borders between nodes of different clusters."""
+    distances = umatrix(weights)
+    hits = np.asarray(hits)
+    if hits.shape != distances.shape or (hits < 0).any():
+        raise ValueError(f"hits must be non-negative counts of shape {distances.shape}, got {hits.shape}")
+    rows, cols = distances.shape
+    figure = Figure(figsize=(max(4.0, cols * 0.5 + 2), max(4.0, rows * 0.5)))
+    axes = figure.subplots()
+    image = axes.imshow(distances, cmap="bone_r", interpolation="nearest")
+    figure.colorbar(image, ax=axes, label="mean distance to neighbours")
+    node_r, node_c = np.nonzero(hits)
+    sizes = 150 * hits[node_r, node_c] / max(hits.max(), 1)
+    axes.scatter(node_c, node_r, s=sizes, facecolors="none", edgecolors="tab:orange", linewidths=1.2)
+    if node_labels is not None:
+        _draw_cluster_borders(axes, node_labels, distances.shape)
+    axes.set_title(f"SOM U-matrix {rows}x{cols}, {int(hits.sum())} photos (circle area = photos per node)")
+    _save_figure(figure, path)
+
+
+def _thumbnail(image_path, size):
+    """Square thumbnail on white, aspect kept; a grey square when the photo cannot be read."""
+    try:
+        image = read_image(image_path)
+    except ImageError:
+        return np.full((size, size, 3), MISSING_THUMB_GREY, dtype=np.uint8)
+    scale = size / max(image.shape[:2])
+    height, width = (max(1, round(side * scale)) for side in image.shape[:2])
+    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    tile = np.full((size, size, 3), 255, dtype=np.uint8)
+    top, left = (size - height) // 2, (size - width) // 2
+    tile[top : top + height, left : left + width] = small
+    return tile
+
+
+def _largest_clusters(labels, max_clusters):
+    """(label, member indices) for the largest clusters, ties broken by label text."""
+    names, codes, counts = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))[:max_clusters]
+    return [(names[i], np.flatnonzero(codes == i)) for i in order]
+
+
+def plot_contact_sheet(image_paths, labels, path, per_row=8, max_clusters=20, thumb=64):
+    """Draw one row of thumbnails per predicted cluster, largest cluster at the top."""
+    image_paths = list(image_paths)
+    labels = _check_length(labels, len(image_paths), "labels")
+    if not image_paths:
+        raise ValueError("image_paths is empty")
+    if min(per_row, max_clusters, thumb) < 1:
+        raise ValueError(f"per_row, max_clusters and thumb must be >= 1, got {per_row}, {max_clusters}, {thumb}")
+    clusters = _largest_clusters(labels, max_clusters)
+    cell = thumb + THUMB_GAP
+    sheet = np.full((len(clusters) * cell, per_row * cell, 3), 255, dtype=np.uint8)
+    for row, (_, members) in enumerate(clusters):
+        for column, index in enumerate(members[:per_row]):
+            top, left = row * cell, column * cell
+            sheet[top : top + thumb, left : left + thumb] = _thumbnail(image_paths[index], thumb)
+    # Axes fill the figure exactly, so each thumbnail keeps its pixels; tight saving adds the labels.
+    figure = Figure(figsize=(sheet.shape[1] / DPI, sheet.shape[0] / DPI))
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.imshow(sheet, interpolation="nearest")
+    axes.set_yticks([row * cell + thumb / 2 for row in range(len(clusters))])
+    axes.set_yticklabels([f"{name} ({len(members)})" for name, members in clusters], fontsize="small")
+    axes.set_xticks([])
+    _save_figure(figure, path)
