@@ -87,7 +87,7 @@ def visualize(settings):
     labels = load_labels(settings)
     model_of = dict(zip(labels["file"], labels["model_id"]))
     true = np.array([model_of[name] for name in files])
-    pred = predictions["cluster"].to_numpy()
+    pred = predictions["cluster"].astype(int).to_numpy()
     written = [settings.result / "tsne.png", settings.result / "clusters.png"]
     visual.plot_tsne(features, true, pred, written[0], perplexity=settings.tsne_perplexity, seed=settings.seed)
     visual.plot_contact_sheet([settings.raw_img / name for name in files], pred, written[1])

@@ -13,6 +13,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
+from threadpoolctl import threadpool_limits
 
 from prodcluster.fileio import ImageError, atomic_path, read_image
 
@@ -82,7 +83,10 @@ def _tsne_2d(features, perplexity, seed):
     # t-SNE needs perplexity < number of points; a third of the points keeps neighbourhoods local.
     perplexity = max(1.0, min(float(perplexity), (len(features) - 1) / 3))
     init = "pca" if min(features.shape) >= 2 else "random"
-    return TSNE(perplexity=perplexity, init=init, random_state=seed).fit_transform(features)
+    # Barnes-Hut t-SNE's OpenMP loop slows 50-fold when another process holds a core; for
+    # the sizes drawn here one thread is fast and steady.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return TSNE(perplexity=perplexity, init=init, random_state=seed).fit_transform(features)
 
 
 def plot_tsne(features, labels_true, labels_pred, path, perplexity=30, seed=42, max_points=5000):

@@ -1,0 +1,71 @@
+"""Stages handing off through files: fine-tune and extract round trip, and run_all.py end to end."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from prodcluster import features, finetune, labels, split, stages
+from prodcluster.batches import load_for_network
+from prodcluster.demo import make_demo
+from prodcluster.fileio import load_npy, read_json
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def tiny_demo(settings):
+    make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
+    labels.make_labels(settings)
+    stages.preprocess(settings)
+    split.make_training_folders(settings)
+    return settings
+
+
+def test_fine_tune_then_extract_keeps_list_order(tiny_demo):
+    settings = tiny_demo
+    history = finetune.fine_tune(settings)
+    assert len(history) >= 1 and settings.finetuned_model.is_file()
+    info = features.extract_features(settings)
+    assert info["source"] == "finetuned" and info["n_images"] == 16
+    vectors, files = features.load_features(settings)
+    assert files == labels.load_image_list(settings)
+    extractor = finetune.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
+    for row in (0, 9):
+        image = load_for_network(settings.img / files[row], settings.input_size, settings.max_image_pixels)
+        alone = np.asarray(extractor.predict_on_batch(image[None].astype(np.float32)))[0]
+        np.testing.assert_allclose(vectors[row], alone / np.linalg.norm(alone), atol=1e-4)
+
+
+def test_plain_backbone_used_without_fine_tuned_network(tiny_demo):
+    info = features.extract_features(tiny_demo)
+    assert info["source"] == "pretrained" and info["dim"] == 1280
+    assert load_npy(tiny_demo.data_file("features")).shape == (16, 1280)
+
+
+def test_stage_out_of_order_names_the_missing_stage(settings):
+    with pytest.raises(FileNotFoundError, match="00_make_labels_true.py"):
+        features.extract_features(settings)
+
+
+def test_run_all_end_to_end(tmp_path):
+    make_demo(tmp_path / "raw_img" / "demo", n_models=5, photos_per_model=4, seed=1)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "run_all.py", "--image-size", "64", "--epochs", "2"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "ari" in done.stdout and "wall time per stage" in done.stdout
+    data = tmp_path / "data" / "demo"
+    for name in ("images.txt", "labels.csv", "labels_true.txt", "split.csv", "features.npy", "predictions.csv",
+                 "labels_pred.txt", "clustering.json", "metrics.json"):
+        assert (data / name).is_file(), name
+    assert len((data / "labels_pred.txt").read_text().splitlines()) == 20
+    metrics = read_json(data / "metrics.json")
+    assert metrics["features"]["backbone"] == "efficientnet_lite0"
+    assert metrics["n_clustered"] + metrics["n_rejected"] == 20
+    for picture in ("tsne.png", "umatrix.png", "clusters.png"):
+        assert (tmp_path / "result" / "demo" / picture).stat().st_size > 1000
+    rerun = subprocess.run([sys.executable, "04_cluster_som.py"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
