@@ -114,5 +114,6 @@ FILES = {
     "labels_pred": "labels_pred.txt",
     "clustering": "clustering.json",
     "som_weights": "som_weights.npy",
+    "som_node_labels": "som_node_labels.npy",
     "metrics": "metrics.json",
 }

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
-from . import background, clustering, metrics, visual
+from . import background, clustering, metrics, report, visual
 from .features import load_features
 from .fileio import load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
 from .labels import load_image_list, load_labels
@@ -42,7 +42,11 @@ def cluster(settings):
     write_lines(settings.data_file("labels_pred"), [by_file.get(name, UNCLUSTERED) for name in load_image_list(settings)])
     if result.som_weights is not None:
         save_npy(settings.data_file("som_weights"), result.som_weights.astype(np.float32))
-        save_npy(settings.data / "som_node_labels.npy", result.node_labels.astype(np.int64))
+        save_npy(settings.data_file("som_node_labels"), result.node_labels.astype(np.int64))
+    else:
+        for stale in ("som_weights", "som_node_labels"):
+            settings.data_file(stale).unlink(missing_ok=True)
+        (settings.result / "umatrix.png").unlink(missing_ok=True)
     write_json(settings.data_file("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
         "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files)})
@@ -94,9 +98,10 @@ def visualize(settings):
     weights_path = settings.data_file("som_weights")
     if weights_path.is_file():
         weights = load_npy(weights_path)
-        node_labels = load_npy(settings.data / "som_node_labels.npy")
+        node_labels = load_npy(settings.data_file("som_node_labels"))
         visual.plot_umatrix(weights, _hits(weights, features), settings.result / "umatrix.png", node_labels)
         written.append(settings.result / "umatrix.png")
+    written.append(report.write_report(settings))
     print("pictures: " + ", ".join(str(path.relative_to(settings.root)) for path in written))
     return written
 

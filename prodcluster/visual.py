@@ -213,3 +213,10 @@ def plot_contact_sheet(image_paths, labels, path, per_row=8, max_clusters=20, th
     axes.set_yticklabels([f"{name} ({len(members)})" for name, members in clusters], fontsize="small")
     axes.set_xticks([])
     _save_figure(figure, path)
+
+
+def thumbnail(image_path, size):
+    """Square `size` x `size` RGB thumbnail of a photo on white, aspect kept; grey when unreadable."""
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+    return _thumbnail(image_path, int(size))
