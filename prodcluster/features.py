@@ -56,6 +56,9 @@ def extract_features(settings, normalize=True):
         if len(rows) < len(files):
             _compact(tmp, rows)
     kept = [files[row] for row in rows]
+    if not kept:
+        raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: see "
+                         f"{settings.data_file('rejected')} and rerun 01_img_preprocess.py")
     write_lines(settings.data_file("feature_files"), kept)
     rejected = [{"file": files[row], "reason": error.reason} for row, error in errors if files[row] not in missing]
     rejected += [{"file": name, "reason": "no preprocessed photo (rejected by stage 01)"} for name in missing]

@@ -6,6 +6,7 @@ Photos are decoded defensively: a bad photo raises `ImageError` naming the file 
 the problem, and callers record it as rejected instead of stopping the run.
 """
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -14,11 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import PIL.Image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DEFAULT_MAX_PIXELS = 50_000_000
 MIN_SIDE = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -118,19 +121,30 @@ def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
         raise ImageError(path, f"cannot read file ({error.strerror})") from error
     if data.size == 0:
         raise ImageError(path, "empty file (0 bytes)")
-    header = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
-    if header is None:
-        raise ImageError(path, "not a decodable image (truncated or not a JPEG/PNG)")
-    if header.shape[0] * header.shape[1] * 64 > max_pixels:  # decoded at 1/8 scale per side
-        raise ImageError(path, f"image larger than the limit of {max_pixels} pixels")
+    if data[:3].tobytes() == JPEG_SIGNATURE and not data.tobytes().rstrip(b"\x00\r\n ").endswith(JPEG_END):
+        raise ImageError(path, "truncated JPEG (no end-of-image marker)")
+    width, height = _dimensions(data, path)
+    if width * height > max_pixels:
+        raise ImageError(path, f"image of {width}x{height} exceeds the limit of {max_pixels} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(path, f"image too small ({width}x{height} pixels)")
     # PNG keeps alpha and 16 bits; JPEG decodes in colour, which applies EXIF orientation and CMYK.
     flags = cv2.IMREAD_UNCHANGED if data[:8].tobytes() == PNG_SIGNATURE else cv2.IMREAD_COLOR
     image = cv2.imdecode(data, flags)
     if image is None:
         raise ImageError(path, "not a decodable image (truncated or not a JPEG/PNG)")
-    if min(image.shape[:2]) < MIN_SIDE:
-        raise ImageError(path, f"image too small ({image.shape[1]}x{image.shape[0]} pixels)")
     return _to_rgb8(image)
+
+
+def _dimensions(data, path):
+    """Width and height from the file header alone, before any pixel is decoded."""
+    try:
+        with PIL.Image.open(io.BytesIO(data.tobytes())) as header:
+            return header.size
+    except PIL.Image.DecompressionBombError as error:
+        raise ImageError(path, "image far larger than any product photo (decompression bomb)") from error
+    except (PIL.UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageError(path, "not a decodable image (not a JPEG/PNG, or damaged)") from error
 
 
 def _to_rgb8(image):

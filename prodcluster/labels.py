@@ -11,7 +11,7 @@ import pandas as pd
 from .fileio import read_csv, write_csv, write_lines
 from .rejected import record_rejected, rejected_frame
 
-NAME_PATTERN = re.compile(r"^(?P<model_id>[^_]+)_(?P<product_id>[^_]+)_(?P<image_id>.+)$")
+NAME_PATTERN = re.compile(r"^(?P<model_id>[^_]+)_(?P<product_id>[^_]+)_(?P<image_id>.+)$", re.DOTALL)
 STAGE = "00"
 
 
@@ -33,21 +33,27 @@ def parse_name(file_name):
 
 
 def list_images(folder, extensions):
-    """File names of the photos directly in `folder`, sorted; clear errors for a missing or empty folder."""
+    """(photo names, refused names) directly in `folder`, sorted; clear errors for a missing or empty folder.
+
+    A symbolic link whose target lies outside the folder is refused, so no stage reads
+    (or later writes beside) files the user did not put in the data set.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"photo folder {folder} does not exist: put the photos there or choose another "
                                 "data set with --dataset NAME")
     suffixes = {ext.lower() for ext in extensions}
-    names = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.is_dir())
-    if not names:
+    candidates = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and not p.is_dir())
+    if not candidates:
         raise FileNotFoundError(f"no photos ({', '.join(sorted(suffixes))}) in {folder}")
-    return names
+    inside = folder.resolve()
+    refused = [p.name for p in candidates if p.is_symlink() and not p.resolve().is_relative_to(inside)]
+    return [p.name for p in candidates if p.name not in refused], refused
 
 
 def make_labels(settings, skip_bad_names=False):
     """Write images.txt, labels.csv and labels_true.txt for the data set; return the labels table."""
-    names = list_images(settings.raw_img, settings.img_ext)
+    names, outside = list_images(settings.raw_img, settings.img_ext)
     parsed = {name: parse_name(name) for name in names}
     bad = [name for name, ids in parsed.items() if ids is None]
     if bad and not skip_bad_names:
@@ -59,8 +65,9 @@ def make_labels(settings, skip_bad_names=False):
     write_csv(settings.data_file("labels"), labels)
     write_lines(settings.data_file("image_list"), labels["file"])
     write_lines(settings.data_file("labels_true"), labels["model_id"])
-    record_rejected(settings, STAGE, rejected_frame(
-        {"file": name, "stage": STAGE, "reason": "name is not MODELID_PRODUCTID_IMAGEID.ext"} for name in bad))
+    reasons = [(name, "name is not MODELID_PRODUCTID_IMAGEID.ext") for name in bad]
+    reasons += [(name, "symbolic link to a file outside the data folder") for name in outside]
+    record_rejected(settings, STAGE, rejected_frame({"file": n, "stage": STAGE, "reason": r} for n, r in reasons))
     return labels
 
 

@@ -28,6 +28,9 @@ def preprocess(settings, save_masks=False, force=False):
                                             workers=settings.workers, mask_dir=mask_dir,
                                             max_pixels=settings.max_image_pixels, force=force)
     record_rejected(settings, background.STAGE, rejected[["file", "reason"]])
+    if len(rejected) == len(files):
+        raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
+                         f"{settings.data_file('rejected')}")
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({settings.preprocess}), {len(rejected)} rejected")
     return rejected
 
