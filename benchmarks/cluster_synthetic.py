@@ -1,0 +1,113 @@
+"""How well does each clustering method and k criterion recover the number of groups?
+
+Synthetic stand-ins for backbone features: Gaussian blobs (sklearn make_blobs) in high
+dimension, optionally squeezed by a random linear map with a decaying spectrum (so the
+spread is anisotropic and the data effectively low-dimensional), given a shared offset
+(backbone features all lie in one cone) and L2-normalised. Group sizes and spreads are
+uneven. `separation` is the gap between the mean squared distance of two images from
+different groups and of two from the same group, in standard deviations of the latter
+(isotropic case): about 1 means the nearest neighbour is often from another group.
+
+    python benchmarks/cluster_synthetic.py                  # the comparison table
+    python benchmarks/cluster_synthetic.py --speed          # 10,000 x 2,048 timing
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from prodcluster.clustering import CRITERIA, cluster  # noqa: E402
+
+REGIMES = {
+    "10x1000": lambda rng: [1000] * 10,
+    "150x10-70": lambda rng: rng.integers(10, 71, size=150).tolist(),
+    "24x10": lambda rng: [10] * 24,
+}
+
+
+def make_features(sizes, dim=512, separation=1.5, anisotropic=True, seed=0):
+    """Return (features float32 N x dim, L2-normalised; true labels)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((len(sizes), dim))
+    spread = np.sqrt(np.sqrt(dim / 2) / separation)
+    stds = spread * rng.uniform(0.7, 1.3, size=len(sizes))
+    data, labels = make_blobs(
+        n_samples=sizes, n_features=dim, centers=centres, cluster_std=stds, random_state=seed
+    )
+    if anisotropic:
+        offsets = data - centres[labels]
+        data = centres[labels] + offsets @ _squeezing_map(dim, rng)
+    data += 0.5 * np.abs(data).mean() * np.sqrt(dim) * _unit(rng.standard_normal(dim))
+    return _unit(data).astype(np.float32), labels
+
+
+def _squeezing_map(dim, rng):
+    """Random rotation times a decaying spectrum with mean square 1."""
+    rotation = np.linalg.qr(rng.standard_normal((dim, dim)))[0]
+    spectrum = np.arange(1, dim + 1) ** -0.25
+    return rotation * (spectrum / np.sqrt(np.mean(spectrum**2)))
+
+
+def _unit(vectors):
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def run_case(features, labels, method, **options):
+    start = time.perf_counter()
+    result = cluster(features, method=method, **options)
+    seconds = time.perf_counter() - start
+    return result.k, adjusted_rand_score(labels, result.labels), seconds
+
+
+def comparison_table(dim, separations, seed, variants):
+    print(f"| regime | sep | true k | method | chosen k | ARI | s |")
+    print("|---|---|---|---|---|---|---|")
+    for separation in separations:
+        for regime, sizes_for in REGIMES.items():
+            sizes = sizes_for(np.random.default_rng(seed))
+            features, labels = make_features(sizes, dim, separation, seed=seed)
+            for name, (method, options) in variants.items():
+                k, ari, seconds = run_case(features, labels, method, **options)
+                print(f"| {regime} | {separation} | {len(sizes)} | {name} | {k} | {ari:.3f} | {seconds:.1f} |", flush=True)
+
+
+def default_variants():
+    variants = {f"som/{name}": ("som", {"criterion": name}) for name in CRITERIA}
+    variants.update(
+        {
+            "som_nodes (2019)": ("som_nodes", {}),
+            "kmeans N/70": ("kmeans", {}),
+            "agglomerative/silhouette": ("agglomerative", {}),
+            "hdbscan": ("hdbscan", {}),
+        }
+    )
+    return variants
+
+
+def speed(n_images=10_000, dim=2048, seed=0):
+    sizes = [n_images // 10] * 10
+    features, labels = make_features(sizes, dim, separation=1.5, seed=seed)
+    k, ari, seconds = run_case(features, labels, "som")
+    print(f"som on {n_images} x {dim}: {seconds:.1f} s, k={k}, ARI={ari:.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--separation", type=float, nargs="+", default=[3.0, 1.5])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--speed", action="store_true", help="time the default method on 10,000 x 2,048")
+    args = parser.parse_args()
+    if args.speed:
+        speed(seed=args.seed)
+    else:
+        comparison_table(args.dim, args.separation, args.seed, default_variants())
+
+
+if __name__ == "__main__":
+    main()

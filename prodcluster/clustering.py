@@ -1,0 +1,428 @@
+"""Group feature vectors and predict how many groups there are.
+
+The default method ("som") follows Vesanto & Alhoniemi (2000): a Self-Organising Map
+(MiniSom) first condenses the photos into a grid of prototype vectors, then the
+prototypes are clustered hierarchically (Ward linkage, merges restricted to
+neighbouring grid nodes) and the hierarchy is cut at the number of clusters that an
+internal criterion, computed on the photos themselves, likes best. Every photo takes
+the cluster of its best-matching node, so the number of groups is predicted from the
+data instead of being fixed by the size of the grid.
+
+CRITERION_NOTE
+
+The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid
+sized round(sqrt(2N/70)) is a cluster), "kmeans", "agglomerative" (Ward on the data)
+and "hdbscan".
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+from matplotlib.figure import Figure
+from minisom import MiniSom
+from scipy.sparse.csgraph import laplacian
+from sklearn.cluster import HDBSCAN, KMeans, linkage_tree, ward_tree
+from sklearn.decomposition import PCA
+from sklearn.feature_extraction.image import grid_to_graph
+from sklearn.metrics import (
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    pairwise_distances_argmin,
+    silhouette_score,
+)
+from sklearn.metrics.pairwise import cosine_distances
+from sklearn.neighbors import kneighbors_graph
+
+from prodcluster.fileio import atomic_path
+
+IMAGES_PER_NODE_2019 = 70
+IMAGES_PER_COMPONENT = 4
+MIN_AUTO_COMPONENTS = 16
+MAX_AUTO_COMPONENTS = 256
+MIN_MEAN_CLUSTER_SIZE = 3  # candidate k stop at N/3 (and at max_k)
+
+_SOM_TRAINING = {
+    "pca_components": "auto",  # N/4 principal components, 16 to 256; or a number; None: full vectors
+    "sigma": 1.0,
+    "learning_rate": 0.5,
+    "iterations_per_image": 10,
+    "max_iterations": 50_000,
+}
+_K_CHOICE = {
+    "criterion": "silhouette",
+    "max_k": 300,
+    "sample_size": 2000,  # criteria are computed on a seeded sample of this many images
+    "n_neighbors": 10,  # for the eigengap criterion's k-nearest-neighbour graph
+}
+SOM_DEFAULTS = {
+    **_SOM_TRAINING,
+    "nodes_per_sqrt_n": 5.0,  # MiniSom's rule of thumb: 5 * sqrt(N) nodes
+    "max_nodes": 1000,
+    "linkage": "ward",
+    "connectivity": False,  # True: only neighbouring grid nodes merge
+    **_K_CHOICE,
+}
+SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
+KMEANS_DEFAULTS = {"n_init": 4}
+AGGLOMERATIVE_DEFAULTS = dict(_K_CHOICE)
+HDBSCAN_DEFAULTS = {"min_cluster_size": 5, "min_samples": None}
+
+
+@dataclass
+class ClusterResult:
+    """One clustering of N images; `labels` run 0..k-1 from the largest cluster down."""
+
+    labels: np.ndarray
+    k: int
+    method: str
+    k_criterion: str | None = None
+    criterion_curve: dict | None = None
+    som_weights: np.ndarray | None = None
+    node_labels: np.ndarray | None = None
+    settings: dict = field(default_factory=dict)
+
+
+def cluster(features, method="som", seed=42, k=None, **options):
+    """Cluster the rows of `features` (N x D). With k=None the method predicts k.
+
+    Options depend on the method (see SOM_DEFAULTS, SOM_NODES_DEFAULTS, KMEANS_DEFAULTS,
+    AGGLOMERATIVE_DEFAULTS, HDBSCAN_DEFAULTS); unknown ones raise ValueError.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown clustering method {method!r}; choose one of {sorted(METHODS)}")
+    data = _validated_features(features)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= len(data)):
+        raise ValueError(f"k must be an integer from 1 to the number of images ({len(data)}), got {k!r}")
+    run, defaults = METHODS[method]
+    settings = _merged_options(method, defaults, options)
+    if "criterion" in settings and settings["criterion"] not in CRITERIA:
+        raise ValueError(f"unknown criterion {settings['criterion']!r}; choose one of {sorted(CRITERIA)}")
+    result = run(data, seed, k, settings)
+    result.settings.update(seed=seed, n_images=len(data), n_dimensions=data.shape[1])
+    return result
+
+
+def _validated_features(features):
+    data = np.asarray(features)
+    if data.ndim != 2:
+        raise ValueError(f"features must be a 2-D array (images x dimensions), got shape {data.shape}")
+    if data.shape[0] < 2:
+        raise ValueError(f"need at least 2 images to cluster, got {data.shape[0]}")
+    if data.shape[1] < 1:
+        raise ValueError("features have no dimensions")
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
+        raise ValueError(f"features must be real numbers, got dtype {data.dtype}")
+    data = data.astype(np.float32, copy=False)
+    if not np.isfinite(data).all():
+        raise ValueError("features contain NaN or infinite values")
+    return data
+
+
+def _merged_options(method, defaults, options):
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; allowed: {sorted(defaults)}")
+    return {**defaults, **options}
+
+
+# --- method "som": map, hierarchy over its nodes, k chosen by a criterion ----------------
+
+
+def _cluster_som(data, seed, k, settings):
+    reduced, pca = _reduced(data, settings["pca_components"], seed)
+    rows, cols = _grid_shape(len(data), settings["nodes_per_sqrt_n"], settings["max_nodes"])
+    som, settings["iterations"] = _trained_som(reduced, rows, cols, seed, settings)
+    weights = som.get_weights().reshape(rows * cols, -1)
+    bmu = pairwise_distances_argmin(reduced, weights)
+    partitions = _image_partitions(_node_hierarchy_cuts(weights, rows, cols, settings), bmu)
+    if k is None:
+        sample = _sample_indices(len(data), settings["sample_size"], seed)
+        sample_labels = {count: node_labels[bmu[sample]] for count, node_labels in partitions.items()}
+        k, curve = _choose_k(data[sample], sample_labels, _largest_k(len(data), settings), settings)
+        criterion = settings["criterion"]
+    elif k in partitions:
+        curve, criterion = None, "given"
+    else:
+        raise ValueError(f"the map's {rows * cols} nodes cannot give {k} clusters of images; raise max_nodes")
+    node_labels, labels = _numbered_by_size(partitions[k], bmu)
+    settings.update(grid=[rows, cols], pca_components=None if pca is None else pca.n_components_)
+    return ClusterResult(
+        labels=labels,
+        k=k,
+        method="som",
+        k_criterion=criterion,
+        criterion_curve=curve,
+        som_weights=_in_feature_space(som.get_weights(), pca),
+        node_labels=node_labels.reshape(rows, cols),
+        settings=settings,
+    )
+
+
+def _reduced(data, n_components, seed):
+    """PCA-reduce the vectors for the map; criteria always see the full vectors."""
+    if n_components == "auto":
+        n_components = int(np.clip(len(data) // IMAGES_PER_COMPONENT, MIN_AUTO_COMPONENTS, MAX_AUTO_COMPONENTS))
+    if n_components is None or n_components >= min(data.shape):
+        return data, None
+    pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
+    return pca.fit_transform(data).astype(np.float32), pca
+
+
+def _in_feature_space(weights, pca):
+    if pca is not None:
+        weights = pca.inverse_transform(weights.reshape(-1, weights.shape[-1])).reshape(*weights.shape[:2], -1)
+    return weights.astype(np.float32)
+
+
+def _grid_shape(n_images, nodes_per_sqrt_n, max_nodes):
+    nodes = int(np.clip(round(nodes_per_sqrt_n * np.sqrt(n_images)), 4, max_nodes))
+    rows = int(np.sqrt(nodes))
+    return rows, int(np.ceil(nodes / rows))
+
+
+def _trained_som(data, rows, cols, seed, settings):
+    """Return a trained map and its number of iterations (one image each)."""
+    som = MiniSom(rows, cols, data.shape[1], sigma=settings["sigma"], learning_rate=settings["learning_rate"], random_seed=seed)
+    if min(rows, cols) > 1 and data.shape[1] > 1:
+        som.pca_weights_init(data)
+    else:
+        som.random_weights_init(data)
+    iterations = int(min(settings["iterations_per_image"] * len(data), settings["max_iterations"]))
+    # train_batch visits the rows in order, and image lists come sorted by model: shuffle first.
+    order = np.random.default_rng(seed).permutation(len(data))
+    som.train_batch(data[order], max(iterations, 1))
+    return som, iterations
+
+
+def _node_hierarchy_cuts(weights, rows, cols, settings):
+    """Node labels for every cut of a hierarchy over the map's prototypes: {count: labels}."""
+    connectivity = grid_to_graph(rows, cols) if settings["connectivity"] else None
+    if settings["linkage"] == "ward":
+        children = ward_tree(weights, connectivity=connectivity)[0]
+    elif settings["linkage"] == "average":
+        children = linkage_tree(weights, connectivity=connectivity, linkage="average")[0]
+    else:
+        raise ValueError(f"linkage must be 'ward' or 'average', got {settings['linkage']!r}")
+    return _tree_cuts(children, len(weights))
+
+
+def _tree_cuts(children, n_leaves, keep=None):
+    """Replay the merges of a binary tree; return leaf labels at each cluster count in `keep`."""
+    labels = np.arange(n_leaves)
+    members = {leaf: [leaf] for leaf in range(n_leaves)}
+    cuts = {n_leaves: labels.copy()} if keep is None or n_leaves in keep else {}
+    for step, (left, right) in enumerate(children):
+        merged = members.pop(left) + members.pop(right)
+        members[n_leaves + step] = merged
+        labels[merged] = n_leaves + step
+        if keep is None or n_leaves - step - 1 in keep:
+            cuts[n_leaves - step - 1] = labels.copy()
+    return cuts
+
+
+def _image_partitions(node_cuts, bmu):
+    """{number of image clusters: node labels}, keeping the coarsest cut for each number.
+
+    Nodes that no image hits still belong to a cluster of the hierarchy, but a cluster
+    made only of such nodes holds no image and does not count.
+    """
+    partitions = {}
+    for count in sorted(node_cuts):
+        partitions.setdefault(len(np.unique(node_cuts[count][bmu])), node_cuts[count])
+    return partitions
+
+
+def _numbered_by_size(node_labels, bmu):
+    """Renumber so image clusters run 0..k-1 by decreasing size; image-free node groups follow."""
+    values, first_seen, counts = np.unique(node_labels[bmu], return_index=True, return_counts=True)
+    order = values[np.lexsort((first_seen, -counts))]
+    empty = np.setdiff1d(np.unique(node_labels), values)
+    new_number = {old: new for new, old in enumerate(np.concatenate([order, empty]))}
+    node_numbers = np.array([new_number[label] for label in node_labels])
+    return node_numbers, node_numbers[bmu]
+
+
+# --- method "som_nodes": the 2019 rule ---------------------------------------------------
+
+
+def _cluster_som_nodes(data, seed, k, settings):
+    if k is not None:
+        raise ValueError("method 'som_nodes' takes no k: the grid size fixes it")
+    reduced, pca = _reduced(data, settings["pca_components"], seed)
+    side = max(1, round(np.sqrt(2 * len(data) / IMAGES_PER_NODE_2019)))
+    som, settings["iterations"] = _trained_som(reduced, side, side, seed, settings)
+    bmu = pairwise_distances_argmin(reduced, som.get_weights().reshape(side * side, -1))
+    node_labels, labels = _numbered_by_size(np.arange(side * side), bmu)
+    settings.update(grid=[side, side], pca_components=None if pca is None else pca.n_components_)
+    return ClusterResult(
+        labels=labels,
+        k=int(labels.max()) + 1,
+        method="som_nodes",
+        k_criterion="grid nodes with images",
+        som_weights=_in_feature_space(som.get_weights(), pca),
+        node_labels=node_labels.reshape(side, side),
+        settings=settings,
+    )
+
+
+# --- baselines on the data itself --------------------------------------------------------
+
+
+def _cluster_kmeans(data, seed, k, settings):
+    criterion = "given"
+    if k is None:
+        k, criterion = min(len(data), max(1, round(len(data) / IMAGES_PER_NODE_2019))), "N/70"
+    labels = KMeans(n_clusters=k, n_init=settings["n_init"], random_state=seed).fit_predict(data)
+    return _plain_result(labels, "kmeans", criterion, None, settings)
+
+
+def _cluster_agglomerative(data, seed, k, settings):
+    """Ward on a seeded sample; the other images join the nearest cluster centre."""
+    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    if k is not None and k > len(sample):
+        raise ValueError(f"k={k} exceeds the {len(sample)} images sampled; raise sample_size")
+    largest_k = _largest_k(len(data), settings)
+    wanted = set(range(1, largest_k + 1)) if k is None else {k}
+    cuts = _tree_cuts(ward_tree(data[sample])[0], len(sample), keep=wanted)
+    if k is None:
+        k, curve = _choose_k(data[sample], cuts, largest_k, settings)
+        criterion = settings["criterion"]
+    else:
+        curve, criterion = None, "given"
+    labels = _nearest_centre_labels(data, sample, cuts[k])
+    return _plain_result(labels, "agglomerative", criterion, curve, settings)
+
+
+def _cluster_hdbscan(data, seed, k, settings):
+    if k is not None:
+        raise ValueError("method 'hdbscan' takes no k: it finds the clusters itself")
+    found = HDBSCAN(
+        min_cluster_size=settings["min_cluster_size"], min_samples=settings["min_samples"], copy=True
+    ).fit_predict(data)
+    clustered = np.flatnonzero(found >= 0)
+    settings["noise_images"] = int(len(data) - len(clustered))
+    if len(clustered) == 0:
+        labels = np.zeros(len(data), dtype=int)
+    else:
+        labels = _nearest_centre_labels(data, clustered, found[clustered])
+    return _plain_result(labels, "hdbscan", "hdbscan", None, settings)
+
+
+def _nearest_centre_labels(data, labelled, labels):
+    """Give every image the cluster whose centre (mean of its labelled images) is nearest."""
+    values, dense = np.unique(labels, return_inverse=True)
+    centres = np.stack([data[labelled[dense == index]].mean(axis=0) for index in range(len(values))])
+    result = pairwise_distances_argmin(data, centres)
+    result[labelled] = dense
+    return result
+
+
+def _plain_result(labels, method, criterion, curve, settings):
+    labels = _numbered_by_size(np.asarray(labels), np.arange(len(labels)))[1]
+    return ClusterResult(
+        labels=labels,
+        k=int(labels.max()) + 1,
+        method=method,
+        k_criterion=criterion,
+        criterion_curve=curve,
+        settings=settings,
+    )
+
+
+# --- choice of k ------------------------------------------------------------------------
+
+
+def _sample_indices(n_images, sample_size, seed):
+    if n_images <= sample_size:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(seed).choice(n_images, sample_size, replace=False))
+
+
+def _largest_k(n_images, settings):
+    return max(2, min(settings["max_k"], n_images // MIN_MEAN_CLUSTER_SIZE))
+
+
+def _choose_k(sample_data, labels_by_k, largest_k, settings):
+    """Pick the k whose sample labelling the criterion likes best: (k, {k: value})."""
+    candidates = [count for count in sorted(labels_by_k) if 2 <= count <= min(largest_k, len(sample_data) - 1)]
+    if not candidates:
+        return min(labels_by_k), {}
+    score, better = CRITERIA[settings["criterion"]]
+    curve = score(sample_data, {count: labels_by_k[count] for count in candidates}, settings)
+    best = better(curve.values())
+    return min(count for count, value in curve.items() if value == best), curve
+
+
+def _silhouette_curve(sample_data, labels_by_k, settings):
+    distances = cosine_distances(sample_data)
+    return {
+        count: float(silhouette_score(distances, labels, metric="precomputed")) if _splits(labels) else -1.0
+        for count, labels in labels_by_k.items()
+    }
+
+
+def _calinski_harabasz_curve(sample_data, labels_by_k, settings):
+    return {
+        count: float(calinski_harabasz_score(sample_data, labels)) if _splits(labels) else 0.0
+        for count, labels in labels_by_k.items()
+    }
+
+
+def _davies_bouldin_curve(sample_data, labels_by_k, settings):
+    return {
+        count: float(davies_bouldin_score(sample_data, labels)) if _splits(labels) else np.inf
+        for count, labels in labels_by_k.items()
+    }
+
+
+def _splits(labels):
+    """Whether a sample labelling has between 2 and n-1 distinct clusters."""
+    return 2 <= len(np.unique(labels)) < len(labels)
+
+
+def _eigengap_curve(sample_data, labels_by_k, settings):
+    """Gap after the k-th smallest eigenvalue of the kNN graph's normalised Laplacian."""
+    n_neighbors = min(settings["n_neighbors"], len(sample_data) - 1)
+    graph = kneighbors_graph(sample_data, n_neighbors, metric="cosine", include_self=False)
+    graph = graph.maximum(graph.T)
+    top = min(max(labels_by_k) + 1, len(sample_data) - 1)
+    eigenvalues = scipy.linalg.eigh(laplacian(graph, normed=True).toarray(), eigvals_only=True, subset_by_index=[0, top])
+    return {count: float(eigenvalues[count] - eigenvalues[count - 1]) for count in labels_by_k if count <= top}
+
+
+CRITERIA = {
+    "silhouette": (_silhouette_curve, max),
+    "calinski_harabasz": (_calinski_harabasz_curve, max),
+    "davies_bouldin": (_davies_bouldin_curve, min),
+    "eigengap": (_eigengap_curve, max),
+}
+
+METHODS = {
+    "som": (_cluster_som, SOM_DEFAULTS),
+    "som_nodes": (_cluster_som_nodes, SOM_NODES_DEFAULTS),
+    "kmeans": (_cluster_kmeans, KMEANS_DEFAULTS),
+    "agglomerative": (_cluster_agglomerative, AGGLOMERATIVE_DEFAULTS),
+    "hdbscan": (_cluster_hdbscan, HDBSCAN_DEFAULTS),
+}
+
+
+# --- picture ----------------------------------------------------------------------------
+
+
+def save_criterion_plot(result, path):
+    """Draw the criterion against k with the chosen k marked; written atomically."""
+    if not result.criterion_curve:
+        raise ValueError(f"this result ({result.method}, k by {result.k_criterion}) has no criterion curve to plot")
+    ks = sorted(result.criterion_curve)
+    figure = Figure(figsize=(7, 4))
+    axes = figure.add_subplot()
+    axes.plot(ks, [result.criterion_curve[k] for k in ks], marker=".", linewidth=1)
+    axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen k = {result.k}")
+    axes.set_xlabel("number of clusters k")
+    axes.set_ylabel(result.k_criterion)
+    axes.set_title(f"{result.method}: choice of k")
+    axes.legend()
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)

@@ -1,0 +1,180 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from prodcluster.clustering import CRITERIA, METHODS, cluster, save_criterion_plot
+
+
+def separated_blobs(sizes, dim=48, seed=0):
+    """L2-normalised, well-separated groups; rows sorted by group like a real image list."""
+    centres = np.random.default_rng(seed).standard_normal((len(sizes), dim))
+    features, labels = make_blobs(n_samples=sizes, centers=centres, cluster_std=0.15, random_state=seed)
+    order = np.argsort(labels, kind="stable")
+    features = features[order] / np.linalg.norm(features[order], axis=1, keepdims=True)
+    return features.astype(np.float32), labels[order]
+
+
+@pytest.fixture(scope="module")
+def few_large():
+    return separated_blobs([60] * 4)
+
+
+@pytest.fixture(scope="module")
+def many_small():
+    return separated_blobs(np.random.default_rng(1).integers(5, 13, size=30).tolist(), seed=1)
+
+
+@pytest.fixture(scope="module")
+def few_large_result(few_large):
+    return cluster(few_large[0])
+
+
+@pytest.fixture(scope="module")
+def many_small_result(many_small):
+    return cluster(many_small[0])
+
+
+@pytest.mark.parametrize("regime", ["few_large", "many_small"])
+def test_som_predicts_the_number_of_separated_groups(regime, request):
+    labels = request.getfixturevalue(regime)[1]
+    result = request.getfixturevalue(f"{regime}_result")
+    assert result.k == len(np.unique(labels))
+    assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
+    assert result.k_criterion == "silhouette"
+    assert result.criterion_curve[result.k] == max(result.criterion_curve.values())
+
+
+def test_som_labels_every_image_numbered_by_decreasing_size(many_small_result, many_small):
+    result = many_small_result
+    assert result.labels.shape == (len(many_small[0]),)
+    assert set(result.labels) == set(range(result.k))
+    sizes = np.bincount(result.labels)
+    assert (np.diff(sizes) <= 0).all()
+
+
+def test_som_result_describes_its_map(few_large_result, few_large):
+    features, result = few_large[0], few_large_result
+    rows, cols = result.settings["grid"]
+    assert result.som_weights.shape == (rows, cols, features.shape[1])
+    assert result.node_labels.shape == (rows, cols)
+    assert result.node_labels.max() >= result.k - 1
+
+
+def test_same_seed_gives_identical_labels_and_other_seed_runs(many_small):
+    features, _ = many_small
+    first, second = cluster(features, seed=3), cluster(features, seed=3)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    np.testing.assert_array_equal(first.som_weights, second.som_weights)
+    assert cluster(features, seed=4).labels.shape == first.labels.shape
+
+
+def test_som_with_given_k(few_large):
+    features, _ = few_large
+    result = cluster(features, k=6)
+    assert result.k == 6 and result.k_criterion == "given" and result.criterion_curve is None
+    assert set(result.labels) == set(range(6))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"connectivity": True}, {"linkage": "average"}, {"pca_components": None}, {"pca_components": 8}],
+)
+def test_map_options_still_find_separated_groups(options, few_large):
+    features, labels = few_large
+    result = cluster(features, **options)
+    assert result.k == 4
+    assert {key: result.settings[key] for key in options} == options
+
+
+@pytest.mark.parametrize("criterion", sorted(CRITERIA))
+def test_each_criterion_gives_a_curve_and_a_k_from_it(criterion, few_large):
+    features, _ = few_large
+    result = cluster(features, criterion=criterion, max_k=40)
+    assert result.k in result.criterion_curve and max(result.criterion_curve) <= 40
+    assert result.k_criterion == criterion
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_method_labels_every_image(method, few_large):
+    features, _ = few_large
+    result = cluster(features, method=method)
+    assert result.method == method
+    assert result.labels.shape == (len(features),)
+    assert set(result.labels) == set(range(result.k))
+    np.testing.assert_array_equal(result.labels, cluster(features, method=method).labels)
+
+
+def test_baselines_follow_their_rules(few_large):
+    features, labels = few_large
+    assert cluster(features, method="kmeans").k == round(len(features) / 70)
+    assert cluster(features, method="kmeans", k=4).k == 4
+    side = round(np.sqrt(2 * len(features) / 70))
+    nodes = cluster(features, method="som_nodes")
+    assert nodes.node_labels.shape == (side, side) and nodes.k <= side * side
+    agglomerative = cluster(features, method="agglomerative")
+    assert adjusted_rand_score(labels, agglomerative.labels) == pytest.approx(1.0)
+
+
+def test_agglomerative_on_a_sample_labels_the_rest(few_large):
+    features, labels = few_large
+    result = cluster(features, method="agglomerative", sample_size=100)
+    assert result.k == 4
+    assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
+
+
+def test_hdbscan_gives_noise_images_a_cluster(few_large):
+    features, _ = few_large
+    outlier = -features[:1]
+    result = cluster(np.vstack([features, outlier]), method="hdbscan")
+    assert result.settings["noise_images"] >= 1
+    assert result.labels.shape == (len(features) + 1,)
+    assert set(result.labels) == set(range(result.k))
+
+
+def test_two_images_give_one_cluster():
+    result = cluster(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    assert result.labels.tolist() == [0, 0] and result.k == 1
+
+
+@pytest.mark.parametrize(
+    "features, message",
+    [
+        (np.ones(5), "2-D"),
+        (np.ones((1, 4)), "at least 2 images"),
+        (np.ones((5, 0)), "no dimensions"),
+        (np.array([[0.0, np.nan], [1.0, 1.0]]), "NaN or infinite"),
+        (np.array([[0.0, np.inf], [1.0, 1.0]]), "NaN or infinite"),
+        (np.array([["a", "b"], ["c", "d"]]), "real numbers"),
+    ],
+)
+def test_bad_features_raise(features, message):
+    with pytest.raises(ValueError, match=message):
+        cluster(features)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"method": "spectral"}, "unknown clustering method"),
+        ({"k": 0}, "k must be"),
+        ({"k": 2.5}, "k must be"),
+        ({"sigma_typo": 1.0}, "unknown option"),
+        ({"criterion": "gap"}, "unknown criterion"),
+        ({"linkage": "single"}, "linkage"),
+        ({"method": "hdbscan", "k": 3}, "takes no k"),
+        ({"method": "som_nodes", "k": 3}, "takes no k"),
+    ],
+)
+def test_bad_arguments_raise(arguments, message, few_large):
+    with pytest.raises(ValueError, match=message):
+        cluster(few_large[0], **arguments)
+
+
+def test_criterion_plot_is_written(tmp_path, few_large_result, few_large):
+    path = tmp_path / "plots" / "k.png"
+    save_criterion_plot(few_large_result, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list(path.parent.iterdir()) == [path]
+    with pytest.raises(ValueError, match="no criterion curve"):
+        save_criterion_plot(cluster(few_large[0], method="kmeans"), tmp_path / "none.png")
