@@ -54,8 +54,9 @@ FEATURE_LAYER = "embedding"  # stage 03 reads this layer of the fine-tuned netwo
 # Stage 04: "som" (Self-Organising Map, predicts the number of clusters), "som_nodes" (the 2019
 # rule: every map node a cluster), "kmeans", "agglomerative" or "hdbscan".
 CLUSTER_METHOD = "som"
-CLUSTER_K = None  # a fixed number of clusters for kmeans/agglomerative; None chooses it
-SOM_IMAGES_PER_NODE = 70  # the 2019 grid rule: side = round(sqrt(2 * N / 70))
+CLUSTER_K = None  # a fixed number of clusters (not for som_nodes/hdbscan); None: predicted,
+# or N / 70 for kmeans as in the organisers' baseline
+K_CRITERION = "silhouette"  # how "som" and "agglomerative" choose the number of clusters
 SOM_SIGMA = 1.0
 SOM_LEARNING_RATE = 0.5
 SOM_ITERATIONS_PER_IMAGE = 10

@@ -34,6 +34,9 @@ def parse_args(argv=None):
     parser.add_argument("--source", default=fmnist_data.DEFAULT_SOURCE,
                         help="folder with the four Fashion-MNIST idx files (apt-get install dataset-fashion-mnist)")
     parser.add_argument("--root", type=Path, default=REPO, help="work folder for raw_img/, img/, data/, models/")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="plain",
+                        help="plain: 10 product types, 3 unseen; instances: 150 distinct items as models "
+                             "rendered 10 times each, half of them unseen (many small groups)")
     parser.add_argument("--known", default="0,1,2,3,4,5,6", help="comma-separated classes seen in fine-tuning")
     parser.add_argument("--per-class", type=int, default=300, help="training photos per known class")
     parser.add_argument("--backbone", default="efficientnet_lite0")
@@ -72,13 +75,25 @@ class Timer:
         return result
 
 
-def prepare(args, timer):
+def write_plain(args):
     known_classes = tuple(int(c) for c in args.known.split(","))
-    timer.run("write data", lambda: (
-        fmnist_data.make_known(args.source, args.root, per_class=args.per_class, known=known_classes, seed=0),
-        fmnist_data.make_test(args.source, args.root)))
-    known = base_settings(args, "fmnist_known").replace(train_fraction=1.0)
-    test = base_settings(args, "fmnist_test").replace(finetuned_from="fmnist_known")
+    fmnist_data.make_known(args.source, args.root, per_class=args.per_class, known=known_classes, seed=0)
+    fmnist_data.make_test(args.source, args.root)
+
+
+def write_instances(args):
+    fmnist_data.make_instances(args.source, args.root)
+
+
+PROTOCOLS = {"plain": ("fmnist_known", "fmnist_test", write_plain),
+             "instances": ("fmnist_instances_known", "fmnist_instances_test", write_instances)}
+
+
+def prepare(args, timer):
+    known_name, test_name, write = PROTOCOLS[args.protocol]
+    timer.run("write data", lambda: write(args))
+    known = base_settings(args, known_name).replace(train_fraction=1.0)
+    test = base_settings(args, test_name).replace(finetuned_from=known_name)
     for settings in (known, test):
         n = len(labels.make_labels(settings))
         timer.run(f"01 {settings.dataset}", lambda s=settings: stages.preprocess(s), n)

@@ -36,7 +36,7 @@ class Settings:
     feature_layer: str = "embedding"
     cluster_method: str = "som"
     cluster_k: int | None = None
-    som_images_per_node: int = 70
+    k_criterion: str = "silhouette"
     som_sigma: float = 1.0
     som_learning_rate: float = 0.5
     som_iterations_per_image: int = 10

@@ -38,7 +38,8 @@ def preprocess(settings, save_masks=False, force=False):
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
     features, files = load_features(settings)
-    result = clustering.cluster(features, method=settings.cluster_method, seed=settings.seed, k=settings.cluster_k)
+    result = clustering.cluster(features, method=settings.cluster_method, seed=settings.seed, k=settings.cluster_k,
+                                **cluster_options(settings))
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
     write_csv(settings.data_file("predictions"), predictions)
     by_file = dict(zip(files, result.labels))
@@ -58,6 +59,17 @@ def cluster(settings):
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def cluster_options(settings):
+    """The config.py settings that apply to the chosen clustering method."""
+    options = {}
+    if settings.cluster_method in ("som", "som_nodes"):
+        options.update(sigma=settings.som_sigma, learning_rate=settings.som_learning_rate,
+                       iterations_per_image=settings.som_iterations_per_image)
+    if settings.cluster_method in ("som", "agglomerative") and settings.cluster_k is None:
+        options["criterion"] = settings.k_criterion
+    return options
 
 
 def evaluate(settings):
