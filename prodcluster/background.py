@@ -1,58 +1,148 @@
 """Stage 01: paint the background of product photos white.
 
 Sellers shoot one product model against many backgrounds; whitening the background keeps
-the features of later stages on the product. `sobel_contour` is the 2019 project's method:
-strong colour edges of a median-blurred photo, outer contours enclosing more than 5% of the
-photo are the product, everything outside them turns white. `none` keeps photos as they are.
+the features of later stages on the product. Three methods:
+
+- `grabcut` (default): OpenCV GrabCut on the photo shrunk to at most 160 pixels a side. The
+  outer strip is background for sure; the background colour model is 16 k-means colours of
+  that strip, and pixels far from all of them seed the product. Where the strip holds few
+  edges (a studio, a wall, a gradient), the filled outer contours of `sobel_contour` seed the
+  product too, which keeps product parts whose colour resembles the background. Specks are
+  opened away, small parts dropped and small holes filled. A photo whose background is
+  already plain and near white is left untouched, and a photo whose mask is almost empty or
+  almost the whole photo is kept as it is ("implausible").
+- `sobel_contour`: the 2019 project's method: strong colour edges of a median-blurred photo,
+  outer contours enclosing more than 5% of the photo are the product, everything outside
+  them turns white (the photo is kept whole when there is no such contour).
+- `none` keeps photos as they are.
 
 `preprocess_folder` runs a method over a folder across processes, writes every result under
-the same file name, lists unusable photos as rejected, and on a rerun skips photos whose
-outputs are already newer than their inputs, so an interrupted run can simply be restarted.
+the same file name, lists unusable photos as rejected and counts the outcomes. On a rerun it
+skips photos whose outputs are newer than their inputs and were made with the same method
+and settings (recorded in a small manifest in the output folder), so an interrupted run can
+simply be restarted and a change of method redoes the work.
 """
 import math
 import multiprocessing
 import os
 import shutil
+import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
+from skimage.morphology import remove_small_holes
 from tqdm import tqdm
 
 from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageError, atomic_path, read_image,
-                     save_image)
+                     read_json, save_image, write_json)
 from .rejected import rejected_frame
 
-METHODS = ("sobel_contour", "none")
+METHODS = ("grabcut", "sobel_contour", "none")
+DEFAULT_METHOD = "grabcut"
+REMOVED, PLAIN, IMPLAUSIBLE, UNCHANGED = OUTCOMES = ("removed", "plain", "implausible", "unchanged")
 STAGE = "01"
+WHITE = 255
+
+# sobel_contour, as in 2019
 MEDIAN_KERNEL = 5
 MIN_CONTOUR_FRACTION = 0.05
-WHITE = 255
+
+# grabcut
+WORK_SIDE = 160  # longer side GrabCut works at; masks are scaled back to the photo
+STRIP_SHARE = 0.015  # the outer strip that is surely background, as a share of the longer side
+MIN_STRIP = 2  # pixels
+BORDER_COLOURS = 32  # k-means colours of the strip: the background colour model
+SEED_BLUR = 1.0  # sigma of the blur on the colour distance, so one odd pixel seeds nothing
+SURE_BACKGROUND = 0.5  # colour distance below this share of the seed threshold: surely background
+EDGE_BAND_SHARE = 0.06  # band along the photo edge where edges are counted
+SMOOTH_BAND_EDGES = 0.12  # below this share of edge pixels in the band, contour seeds are trusted
+GRABCUT_ROUNDS = 2  # few rounds: the colour models drift from a good seed with more
+GRABCUT_ROUNDS_WITH_CONTOURS = 4
+KEEP_PART_SHARE = 0.25  # parts smaller than this share of the largest part are dropped
+MAX_HOLE_SHARE = 0.01  # enclosed background up to this share of the photo is filled
+OPENING_KERNEL = 3
+RNG_SEED = 0  # OpenCV's k-means and GrabCut draw from its thread-local generator
+
+# plain backgrounds and implausible masks (grabcut only)
+PLAIN_LIGHTNESS = 230  # every channel of the strip's median colour at least this bright
+PLAIN_TOLERANCE = 12  # channel difference from that colour still counted as background
+PLAIN_SHARE = 0.5  # share of strip pixels within the tolerance (the product may touch the edge)
+MIN_FOREGROUND = 0.02  # masks outside these shares of the photo are implausible
+MAX_FOREGROUND = 0.9
+
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 CHUNKS_PER_WORKER = 4
 MAX_CHUNK = 16
+MANIFEST_NAME = ".background.json"
+MANIFEST_VERSION = 1
+MANIFEST_SAVE_SECONDS = 30.0
 
 
-def remove_background(rgb, method="sobel_contour"):
-    """Return (out_rgb, mask) for an RGB uint8 photo (H x W x 3); the input is not modified.
+class Removal(NamedTuple):
+    """One photo's result: white-background RGB, foreground mask (bool) and what was done."""
 
-    `mask` is a bool H x W array, True on the foreground; `out_rgb` is the photo with every
-    background pixel set to white. With `sobel_contour`, a photo where no outer contour
-    encloses more than 5% of the image is returned unchanged with an all-foreground mask.
-    With `none`, the photo is returned unchanged with an all-foreground mask.
+    rgb: np.ndarray
+    mask: np.ndarray
+    outcome: str
+
+
+def remove_background(rgb, method=DEFAULT_METHOD):
+    """Return a `Removal` for an RGB uint8 photo (H x W x 3); the input is not modified.
+
+    `mask` is True on the foreground and every pixel outside it is white in `rgb` (up to
+    PLAIN_TOLERANCE for a plain photo, which is returned as it was). Outcomes: `removed`
+    (background painted white), `plain` (grabcut: the background was plain and near white
+    already; the mask marks the pixels that differ from it), `implausible` (the mask was
+    almost empty or almost the whole photo, or sobel_contour found no large contour: the
+    photo is kept with an all-foreground mask), `unchanged` (method `none`).
     """
     _check_method(method)
     _check_rgb(rgb)
     if method == "none":
-        return rgb.copy(), np.ones(rgb.shape[:2], dtype=bool)
-    mask = sobel_contour_mask(rgb)
+        return Removal(rgb.copy(), _whole(rgb), UNCHANGED)
+    if method == "sobel_contour":
+        return _painted(rgb, sobel_contour_mask(rgb))
+    plain_colour = plain_background_colour(rgb)
+    if plain_colour is not None:
+        return Removal(rgb.copy(), _plain_mask(rgb, plain_colour), PLAIN)
+    mask = grabcut_mask(rgb)
+    if not MIN_FOREGROUND <= mask.mean() <= MAX_FOREGROUND:
+        return Removal(rgb.copy(), _whole(rgb), IMPLAUSIBLE)
+    return _painted(rgb, mask)
+
+
+def _painted(rgb, mask):
+    if mask.all():
+        return Removal(rgb.copy(), mask, IMPLAUSIBLE)
     out = rgb.copy()
     out[~mask] = WHITE
-    return out, mask
+    return Removal(out, mask, REMOVED)
 
+
+def _whole(rgb):
+    return np.ones(rgb.shape[:2], dtype=bool)
+
+
+def method_settings(method):
+    """The settings a method's results depend on (recorded so that changing them redoes the work)."""
+    _check_method(method)
+    if method == "none":
+        return {}
+    names = ["MEDIAN_KERNEL", "MIN_CONTOUR_FRACTION"]
+    if method == "grabcut":
+        names += ["WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
+                  "EDGE_BAND_SHARE", "SMOOTH_BAND_EDGES", "GRABCUT_ROUNDS", "GRABCUT_ROUNDS_WITH_CONTOURS",
+                  "KEEP_PART_SHARE", "MAX_HOLE_SHARE", "OPENING_KERNEL", "RNG_SEED", "PLAIN_LIGHTNESS",
+                  "PLAIN_TOLERANCE", "PLAIN_SHARE", "MIN_FOREGROUND", "MAX_FOREGROUND"]
+    return {name: globals()[name] for name in names}
+
+
+# ----- sobel_contour (2019) -----
 
 def sobel_contour_mask(rgb):
     """Foreground mask: filled outer contours of the edge image larger than 5% of the photo."""
@@ -77,19 +167,135 @@ def edge_image(rgb):
     return magnitude.astype(np.uint8)
 
 
-def preprocess_folder(src_dir, dst_dir, file_names, method="sobel_contour", workers=None, mask_dir=None,
+# ----- plain backgrounds -----
+
+def plain_background_colour(rgb):
+    """The background colour (uint8 RGB) if the photo's outer strip is plain and near white, else None."""
+    strip = rgb[_strip(rgb.shape[:2])]
+    colour = np.median(strip, axis=0)
+    near = np.abs(strip.astype(np.int16) - colour).max(axis=1) <= PLAIN_TOLERANCE
+    if colour.min() >= PLAIN_LIGHTNESS and near.mean() >= PLAIN_SHARE:
+        return colour.astype(np.uint8)
+    return None
+
+
+def _plain_mask(rgb, colour):
+    differs = np.abs(rgb.astype(np.int16) - colour).max(axis=2) > PLAIN_TOLERANCE
+    return _clean(differs)
+
+
+# ----- grabcut -----
+
+def grabcut_mask(rgb):
+    """Foreground mask from GrabCut seeded by colours unlike the photo's outer strip (and, on
+    smooth backgrounds, by the filled outer contours)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(height, width))
+    small = rgb if scale == 1.0 else cv2.resize(
+        rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    trimap, rounds = _trimap(small)
+    mask = _clean(_grabcut(small, trimap, rounds))
+    if scale == 1.0:
+        return mask
+    return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def _trimap(small):
+    """GrabCut's starting labels and how many rounds to run."""
+    strip = _strip(small.shape[:2])
+    distance = _distance_to_strip_colours(small, strip)
+    threshold = _otsu(distance)
+    trimap = np.where(distance > threshold, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    trimap[distance < SURE_BACKGROUND * threshold] = cv2.GC_BGD
+    rounds = GRABCUT_ROUNDS
+    if _band_is_smooth(small):
+        contours = sobel_contour_mask(small)
+        if not contours.all():
+            trimap[contours] = cv2.GC_PR_FGD
+            rounds = GRABCUT_ROUNDS_WITH_CONTOURS
+    trimap[strip] = cv2.GC_BGD
+    return trimap, rounds
+
+
+def _strip(shape):
+    """The outer strip of a photo of `shape`, as a bool mask."""
+    width = max(MIN_STRIP, round(STRIP_SHARE * max(shape)))
+    return _band(shape, width)
+
+
+def _band(shape, width):
+    band = np.ones(shape, dtype=bool)
+    band[width:shape[0] - width, width:shape[1] - width] = False
+    return band
+
+
+def _distance_to_strip_colours(small, strip):
+    """Blurred Lab distance of every pixel to the nearest of the strip's k-means colours."""
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32)
+    samples = lab[strip]
+    clusters = min(BORDER_COLOURS, len(samples))
+    cv2.setRNGSeed(RNG_SEED)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 1.0)
+    _, _, centres = cv2.kmeans(samples, clusters, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    distance = np.full(lab.shape[:2], np.inf, dtype=np.float32)
+    for centre in centres:
+        np.minimum(distance, np.linalg.norm(lab - centre, axis=2), out=distance)
+    return cv2.GaussianBlur(distance, (0, 0), SEED_BLUR)
+
+
+def _otsu(distance):
+    threshold, _ = cv2.threshold(np.clip(distance, 0, 255).astype(np.uint8), 0, 255,
+                                 cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return threshold
+
+
+def _band_is_smooth(small):
+    band = _band(small.shape[:2], max(3, round(EDGE_BAND_SHARE * min(small.shape[:2]))))
+    return (edge_image(small)[band] > 0).mean() < SMOOTH_BAND_EDGES
+
+
+def _grabcut(small, trimap, rounds):
+    foreground = (trimap == cv2.GC_FGD) | (trimap == cv2.GC_PR_FGD)
+    if foreground.all() or not foreground.any():
+        return foreground  # GrabCut needs both sides to learn from
+    labels = trimap.copy()
+    cv2.setRNGSeed(RNG_SEED)
+    background_model, foreground_model = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, background_model, foreground_model,
+                rounds, cv2.GC_INIT_WITH_MASK)
+    return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+
+
+def _clean(mask):
+    """Open away specks, drop parts much smaller than the largest, fill small holes."""
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN,
+                              np.ones((OPENING_KERNEL, OPENING_KERNEL), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if count <= 1:
+        return opened > 0
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    kept = np.isin(labels, 1 + np.flatnonzero(areas >= KEEP_PART_SHARE * areas.max()))
+    return remove_small_holes(kept, max_size=int(MAX_HOLE_SHARE * kept.size))
+
+
+# ----- folders -----
+
+def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, workers=None, mask_dir=None,
                       max_pixels=DEFAULT_MAX_PIXELS, force=False):
     """Remove the background of `file_names` in `src_dir`; return the rejected photos.
 
     Each result is written under the same file name into `dst_dir` (and, with `mask_dir`, the
-    mask as `<stem>.png`, white on the foreground). A photo whose outputs exist and are newer than
-    the photo is skipped unless `force`. With `none`, a photo whose content matches its
-    extension is copied byte for byte (EXIF orientation and alpha are kept; `read_image`
-    applies them later); any other photo is decoded and re-encoded.
-    Photos that cannot be read are returned as a DataFrame (`file`, `stage`, `reason`) and
-    the run goes on. `workers` processes share the work (default: one per CPU; 1 runs in
-    this process); the outputs do not depend on it. Worker processes are started with
-    "spawn", so a script calling this needs an `if __name__ == "__main__":` guard.
+    mask as `<stem>.png`, white on the foreground). A photo is skipped unless `force` when its
+    outputs exist, are newer than the photo, and `dst_dir`'s manifest records it as done with
+    the same method and settings. With `none`, a photo whose content matches its extension is
+    copied byte for byte (EXIF orientation and alpha are kept; `read_image` applies them
+    later); any other photo is decoded and re-encoded.
+    Photos that cannot be read are returned as a DataFrame (`file`, `stage`, `reason`) and the
+    run goes on; its `attrs["outcomes"]` counts the listed photos done by outcome (see
+    `remove_background`), skipped ones included. `workers` processes share the work (default:
+    one per CPU; 1 runs in this process); the outputs do not depend on it. Worker processes
+    are started with "spawn", so a script calling this needs an `if __name__ == "__main__":`
+    guard.
     """
     _check_method(method)
     job = _FolderJob(Path(src_dir), Path(dst_dir), None if mask_dir is None else Path(mask_dir), method,
@@ -97,9 +303,46 @@ def preprocess_folder(src_dir, dst_dir, file_names, method="sobel_contour", work
     job.check_folders()
     names = _check_names(file_names, job.mask_dir is not None)
     workers = _check_workers(workers)
-    todo = names if force else [name for name in names if not job.is_done(name)]
-    rows = [(name, STAGE, reason) for name, reason in _run(job, todo, workers)]
-    return rejected_frame(rows)
+    manifest = _Manifest.load(job.dst_dir, method)
+    todo = names if force else [name for name in names if not (name in manifest.done and job.is_done(name))]
+    rejected = rejected_frame((name, STAGE, reason) for name, reason in _run(job, todo, workers, manifest))
+    done = Counter(manifest.done[name] for name in names if name in manifest.done)
+    rejected.attrs["outcomes"] = {outcome: done[outcome] for outcome in OUTCOMES}
+    return rejected
+
+
+class _Manifest:
+    """What the output folder holds: method, settings and each finished photo's outcome."""
+
+    def __init__(self, folder, method, done):
+        self.path = folder / MANIFEST_NAME
+        self.header = {"version": MANIFEST_VERSION, "method": method, "settings": method_settings(method)}
+        self.done = done
+        self.saved_at = time.monotonic()
+
+    @classmethod
+    def load(cls, folder, method):
+        manifest = cls(folder, method, {})
+        if manifest.path.is_file():
+            try:
+                recorded = read_json(manifest.path)
+            except ValueError:
+                recorded = {}  # unreadable: everything is redone
+            if all(recorded.get(key) == value for key, value in manifest.header.items()):
+                manifest.done = dict(recorded.get("photos", {}))
+        return manifest
+
+    def record(self, name, outcome):
+        self.done[name] = outcome
+        if time.monotonic() - self.saved_at > MANIFEST_SAVE_SECONDS:
+            self.save()
+
+    def forget(self, name):
+        self.done.pop(name, None)
+
+    def save(self):
+        write_json(self.path, {**self.header, "photos": dict(sorted(self.done.items()))})
+        self.saved_at = time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -130,27 +373,28 @@ class _FolderJob:
         return all(out.is_file() and out.stat().st_mtime_ns >= photo_time for out in self.outputs(name))
 
     def process_chunk(self, names):
-        """Process `names`; return (name, reason) for each photo that could not be used."""
-        rejected = []
+        """Process `names`; return (name, outcome, None) per photo done, (name, None, reason) per unusable one."""
+        results = []
         for name in names:
             try:
-                self.process(name)
+                results.append((name, self.process(name), None))
             except ImageError as error:
-                rejected.append((name, error.reason))
-        return rejected
+                results.append((name, None, error.reason))
+        return results
 
     def process(self, name):
         src = self.src_dir / name
         rgb = read_image(src, self.max_pixels)
-        out, mask = remove_background(rgb, self.method)
+        removal = remove_background(rgb, self.method)
         image_path, *mask_paths = self.outputs(name)
-        if self.method == "none" and _content_matches_extension(src):
+        if removal.outcome != REMOVED and _content_matches_extension(src):
             with atomic_path(image_path) as tmp:
                 shutil.copyfile(src, tmp)
         else:
-            save_image(image_path, out)
+            save_image(image_path, removal.rgb)
         for path in mask_paths:
-            save_image(path, cv2.cvtColor(mask.astype(np.uint8) * WHITE, cv2.COLOR_GRAY2RGB))
+            save_image(path, cv2.cvtColor(removal.mask.astype(np.uint8) * WHITE, cv2.COLOR_GRAY2RGB))
+        return removal.outcome
 
 
 def _content_matches_extension(path):
@@ -161,13 +405,22 @@ def _content_matches_extension(path):
     return head.startswith(JPEG_SIGNATURE)
 
 
-def _run(job, names, workers):
+def _run(job, names, workers, manifest):
+    """Process `names`, recording outcomes in `manifest`; return (name, reason) per rejected photo."""
     chunks = _split(names, workers)
     rejected = []
-    with tqdm(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
-        for chunk, chunk_rejected in zip(chunks, _map_chunks(job, chunks, workers)):
-            rejected.extend(chunk_rejected)
-            bar.update(len(chunk))
+    try:
+        with tqdm(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
+            for chunk, results in zip(chunks, _map_chunks(job, chunks, workers)):
+                for name, outcome, reason in results:
+                    if reason is None:
+                        manifest.record(name, outcome)
+                    else:
+                        manifest.forget(name)
+                        rejected.append((name, reason))
+                bar.update(len(chunk))
+    finally:
+        manifest.save()
     return rejected
 
 

@@ -1,18 +1,28 @@
 """Group feature vectors and predict how many groups there are.
 
 The default method ("som") follows Vesanto & Alhoniemi (2000): a Self-Organising Map
-(MiniSom) first condenses the photos into a grid of prototype vectors, then the
-prototypes are clustered hierarchically (Ward linkage, merges restricted to
-neighbouring grid nodes) and the hierarchy is cut at the number of clusters that an
-internal criterion, computed on the photos themselves, likes best. Every photo takes
-the cluster of its best-matching node, so the number of groups is predicted from the
-data instead of being fixed by the size of the grid.
+(MiniSom, 5*sqrt(N) nodes, PCA-initialised) condenses the images into prototype
+vectors, the prototypes are clustered hierarchically (Ward linkage), and the hierarchy
+is cut where an internal criterion computed on the images themselves is best. Every
+image takes the cluster of its best-matching node, so k comes from the data, not from
+the size of the grid. Choices measured on synthetic blobs (benchmarks/cluster_synthetic.py:
+10 groups of 1,000, 150 groups of 10-70, 24 groups of 10; separated and overlapping):
 
-CRITERION_NOTE
+- Criterion: mean silhouette (cosine) on a seeded sample. It chose 10, 144-153 and 24-27
+  for true k of 10, 150 and 24; Calinski-Harabasz chose 2-5 groups almost everywhere,
+  Davies-Bouldin chose 2 for few large groups and over-split many small ones, and the
+  eigengap of a kNN graph was exact on separated groups but chose 2 and 15 for the
+  overlapping 150 and 24 groups.
+- The map trains on N/4 principal components (16 to 256): few components denoise small
+  sets, many groups need more of them, and 256 instead of 2,048 dimensions makes the
+  map about 30 times faster. Criteria always use the full vectors.
+- Ward without the grid connectivity constraint: with it the mean ARI over 12 cases fell
+  from 0.960 to 0.940 and k missed by 8% instead of 4%; average linkage was worse.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid
-sized round(sqrt(2N/70)) is a cluster), "kmeans", "agglomerative" (Ward on the data)
-and "hdbscan".
+sized round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given),
+"agglomerative" (Ward on a sample of the images, k by the same criterion) and
+"hdbscan" (noise images join the nearest cluster centre).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +81,14 @@ HDBSCAN_DEFAULTS = {"min_cluster_size": 5, "min_samples": None}
 
 @dataclass
 class ClusterResult:
-    """One clustering of N images; `labels` run 0..k-1 from the largest cluster down."""
+    """One clustering of N images.
+
+    labels: cluster of each image, 0..k-1 from the largest cluster down. k_criterion: how
+    k was set ("silhouette", "given", ...); criterion_curve: {k: criterion value} over the
+    candidates. som_weights (rows x cols x D, in feature space) and node_labels (cluster
+    of each node; nodes of image-free groups get numbers from k up) exist for map methods.
+    settings: every option used, plus what was derived (grid, iterations, PCA size, seed).
+    """
 
     labels: np.ndarray
     k: int
@@ -183,7 +200,9 @@ def _grid_shape(n_images, nodes_per_sqrt_n, max_nodes):
 
 def _trained_som(data, rows, cols, seed, settings):
     """Return a trained map and its number of iterations (one image each)."""
-    som = MiniSom(rows, cols, data.shape[1], sigma=settings["sigma"], learning_rate=settings["learning_rate"], random_seed=seed)
+    som = MiniSom(
+        rows, cols, data.shape[1], sigma=settings["sigma"], learning_rate=settings["learning_rate"], random_seed=seed
+    )
     if min(rows, cols) > 1 and data.shape[1] > 1:
         som.pca_weights_init(data)
     else:
@@ -387,8 +406,10 @@ def _eigengap_curve(sample_data, labels_by_k, settings):
     graph = kneighbors_graph(sample_data, n_neighbors, metric="cosine", include_self=False)
     graph = graph.maximum(graph.T)
     top = min(max(labels_by_k) + 1, len(sample_data) - 1)
-    eigenvalues = scipy.linalg.eigh(laplacian(graph, normed=True).toarray(), eigvals_only=True, subset_by_index=[0, top])
-    return {count: float(eigenvalues[count] - eigenvalues[count - 1]) for count in labels_by_k if count <= top}
+    eigenvalues = scipy.linalg.eigh(
+        laplacian(graph, normed=True).toarray(), eigvals_only=True, subset_by_index=[0, top]
+    )
+    return {count: float(eigenvalues[count] - eigenvalues[count - 1]) for count in labels_by_k}
 
 
 CRITERIA = {

@@ -1,9 +1,12 @@
+import json
 import os
 
 import cv2
 import numpy as np
 import pytest
 
+from benchmarks import scenes
+from prodcluster import background
 from prodcluster.background import METHODS, preprocess_folder, remove_background
 from prodcluster.fileio import read_image, save_image
 
@@ -22,17 +25,40 @@ def smooth_cluttered_background(rng, size=SIZE):
     return gradient + cv2.GaussianBlur(blobs, (0, 0), size / 12)[..., None]
 
 
-def product_photo(seed=0, plain=False, noise=4.0, scale=1.0, size=SIZE):
+def block_texture(rng, size=SIZE):
+    """Light, sharp-edged random colour blocks: edges everywhere, as on a shop floor."""
+    blocks = rng.uniform(120, 240, (size // 4, size // 4, 3))
+    return cv2.resize(blocks, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def product_photo(seed=0, plain=False, noise=4.0, scale=1.0, size=SIZE, textured=False):
     """A dark striped pentagon on a light background; returns (rgb, true foreground mask)."""
     rng = np.random.default_rng(seed)
-    background = np.full((size, size, 3), 255.0) if plain else smooth_cluttered_background(rng, size)
+    if plain:
+        background_rgb = np.full((size, size, 3), 255.0)
+    else:
+        background_rgb = block_texture(rng, size) if textured else smooth_cluttered_background(rng, size)
     truth = np.zeros((size, size), np.uint8)
     corners = (OBJECT_CORNERS - 0.5) * scale + 0.5
     cv2.fillPoly(truth, [(corners * size).astype(np.int32)], 1)
     stripes = np.array([60, 40, 70]) + 20 * np.sin(np.arange(size) / 5)[None, :, None]
-    image = np.where(truth[..., None] > 0, stripes, background)
+    image = np.where(truth[..., None] > 0, stripes, background_rgb)
     image = image + rng.normal(0, noise, image.shape) if noise else image
     return np.clip(image, 0, 255).round().astype(np.uint8), truth.astype(bool)
+
+
+def shaded_blob(rng):
+    """A 28 x 28 Fashion-MNIST-like item: a shaded ellipse on black."""
+    frame = np.zeros((28, 28), np.uint8)
+    axes = (int(rng.integers(6, 12)), int(rng.integers(6, 12)))
+    cv2.ellipse(frame, (14, 14), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return cv2.GaussianBlur(rng.integers(60, 256, (28, 28)).astype(np.uint8), (5, 5), 0) * frame
+
+
+def real_photo_scenes(count=12):
+    """Items pasted on the bundled real photos by the scene writer, with their true masks."""
+    return [scenes.render_scene(shaded_blob(rng), rng)
+            for rng in (np.random.default_rng([100, i]) for i in range(count))]
 
 
 def iou(a, b):
@@ -42,48 +68,94 @@ def iou(a, b):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_sobel_contour_mask_matches_the_product_on_a_cluttered_background(seed):
     rgb, truth = product_photo(seed)
-    out, mask = remove_background(rgb, "sobel_contour")
-    assert iou(mask, truth) > 0.88  # measured 0.93 to 0.94
+    out, mask, outcome = remove_background(rgb, "sobel_contour")
+    assert iou(mask, truth) > 0.88  # measured 0.91 to 0.93
+    assert outcome == "removed"
     assert (out[~mask] == 255).all()
     assert (out[mask] == rgb[mask]).all()
 
 
-def test_plain_white_photo_keeps_the_object():
-    rgb, truth = product_photo(plain=True, noise=0)
-    out, mask = remove_background(rgb)
-    assert mask[truth].all()
-    assert iou(mask, truth) > 0.9  # measured 0.95
-    assert (out == rgb).all()  # the background was white already
+@pytest.mark.parametrize("textured", [False, True])
+def test_grabcut_finds_the_product_on_smooth_and_textured_backgrounds(textured):
+    rgb, truth = product_photo(3, textured=textured)
+    out, mask, outcome = remove_background(rgb, "grabcut")
+    assert iou(mask, truth) > 0.95  # measured 0.995 (textured) and 1.0
+    assert outcome == "removed"
+    assert (out[~mask] == 255).all() and (out[mask] == rgb[mask]).all()
+    if textured:  # edges everywhere: the 2019 method fills the background instead
+        assert iou(remove_background(rgb, "sobel_contour").mask, truth) < 0.5  # measured 0.23
 
 
-def test_photo_without_a_large_contour_is_kept_whole():
+def test_grabcut_beats_sobel_contour_on_real_photo_scenes():
+    samples = real_photo_scenes()
+    grabcut = np.mean([iou(remove_background(rgb, "grabcut").mask, truth) for rgb, truth in samples])
+    sobel = np.mean([iou(remove_background(rgb, "sobel_contour").mask, truth) for rgb, truth in samples])
+    assert grabcut > 0.85  # measured 0.94
+    assert sobel < 0.6  # measured 0.37
+    assert grabcut > sobel + 0.3
+
+
+def test_plain_white_photo_is_left_untouched_with_the_product_masked():
+    rgb, truth = product_photo(plain=True, noise=2)
+    out, mask, outcome = remove_background(rgb, "grabcut")
+    assert outcome == "plain"
+    assert (out == rgb).all()
+    assert iou(mask, truth) > 0.95  # measured 1.0
+
+
+def test_product_touching_the_edges_does_not_hide_a_plain_background():
+    rgb, _ = product_photo(plain=True, noise=0, scale=1.9)  # the pentagon crosses every edge
+    assert remove_background(rgb, "grabcut").outcome == "plain"
+    assert remove_background(product_photo(0)[0], "grabcut").outcome != "plain"  # light but not plain
+
+
+@pytest.mark.parametrize("case", ["empty", "whole"])
+def test_implausible_mask_keeps_the_original_photo(case):
+    rgb = np.full((120, 100, 3), (90, 110, 150), np.uint8)  # plain, but not near white
+    if case == "whole":
+        rgb[4:-4, 4:-4] = (200, 40, 40)  # "product" filling all but a thin frame
+    mask = background.grabcut_mask(rgb)
+    assert mask.mean() < background.MIN_FOREGROUND if case == "empty" else mask.mean() > background.MAX_FOREGROUND
+    out, kept, outcome = remove_background(rgb, "grabcut")
+    assert outcome == "implausible"
+    assert (out == rgb).all() and kept.all()
+
+
+def test_photo_without_a_large_contour_is_kept_whole_by_sobel_contour():
     rgb, _ = product_photo(plain=True, scale=0.3)  # the object covers about 2% of the photo
-    out, mask = remove_background(rgb)
-    assert mask.all()
+    out, mask, outcome = remove_background(rgb, "sobel_contour")
+    assert mask.all() and outcome == "implausible"
     assert (out == rgb).all()
 
 
-def test_none_returns_the_photo_unchanged_and_leaves_the_input_alone():
+def test_none_returns_the_photo_unchanged_and_no_method_alters_the_input():
     rgb, _ = product_photo()
     before = rgb.copy()
-    out, mask = remove_background(rgb, "none")
-    assert mask.all() and mask.shape == rgb.shape[:2]
+    out, mask, outcome = remove_background(rgb, "none")
+    assert mask.all() and mask.shape == rgb.shape[:2] and outcome == "unchanged"
     assert (out == rgb).all() and out is not rgb
-    remove_background(rgb, "sobel_contour")
+    for method in METHODS:
+        remove_background(rgb, method)
     assert (rgb == before).all()
+
+
+def test_photos_of_any_size_get_a_mask_of_their_size():
+    rgb, truth = product_photo(4, size=400)  # shrunk for GrabCut, mask scaled back
+    removal = remove_background(rgb[:, :330], "grabcut")
+    assert removal.mask.shape == (400, 330)
+    assert iou(removal.mask, truth[:, :330]) > 0.95  # measured 0.99
 
 
 def test_bad_method_and_bad_image_are_refused(tmp_path):
     rgb, _ = product_photo()
-    with pytest.raises(ValueError, match="sobel_contour, none"):
-        remove_background(rgb, "grabcut")
-    with pytest.raises(ValueError, match="sobel_contour, none"):
-        preprocess_folder(tmp_path, tmp_path / "out", [], method="grabcut")
+    with pytest.raises(ValueError, match="grabcut, sobel_contour, none"):
+        remove_background(rgb, "magic")
+    with pytest.raises(ValueError, match="grabcut, sobel_contour, none"):
+        preprocess_folder(tmp_path, tmp_path / "out", [], method="magic")
     with pytest.raises(ValueError, match="RGB uint8"):
         remove_background(rgb[..., 0])
     with pytest.raises(ValueError, match="RGB uint8"):
         remove_background(rgb.astype(np.float32))
-    assert METHODS == ("sobel_contour", "none")
 
 
 def test_folder_arguments_are_checked(tmp_path):
@@ -103,7 +175,7 @@ def write_photos(folder, count, extension=".jpg"):
     names = []
     for seed in range(count):
         name = f"m{seed % 2}_p{seed}_0{extension}"
-        save_image(folder / name, product_photo(seed)[0])
+        save_image(folder / name, product_photo(seed, textured=seed % 2 == 1)[0])
         names.append(name)
     return names
 
@@ -119,7 +191,8 @@ def test_corrupt_photo_is_rejected_and_the_others_are_written(tmp_path):
     assert rejected["file"].tolist() == ["m9_bad_0.jpg", "m9_empty_0.png"]
     assert (rejected["stage"] == "01").all()
     assert "empty" in rejected["reason"].iloc[1]
-    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == sorted(names)
+    assert rejected.attrs["outcomes"] == {"removed": 3, "plain": 0, "implausible": 0, "unchanged": 0}
+    assert sorted(p.name for p in (tmp_path / "img").iterdir() if not p.name.startswith(".")) == sorted(names)
     for name in names:
         out = read_image(tmp_path / "img" / name)
         mask = read_image(tmp_path / "mask" / name.replace(".jpg", ".png"))[..., 0]
@@ -127,19 +200,26 @@ def test_corrupt_photo_is_rejected_and_the_others_are_written(tmp_path):
         assert (out[mask == 0] > 240).all()  # white, up to JPEG loss
 
 
-def test_none_copies_matching_files_byte_for_byte(tmp_path):
+def test_photos_kept_as_they_were_are_copied_byte_for_byte(tmp_path):
     src = tmp_path / "raw"
     names = write_photos(src, 1, ".jpg") + write_photos(src, 1, ".png")
+    save_image(src / "m3_white_0.jpg", product_photo(plain=True)[0])
+    save_image(src / "m3_flat_0.png", np.full((64, 64, 3), 90, np.uint8))
     disguised = "m5_png_0.jpg"  # PNG content behind a .jpg name: re-encoded as a real JPEG
     save_image(tmp_path / "real.png", product_photo(noise=0)[0])
     (src / disguised).write_bytes((tmp_path / "real.png").read_bytes())
-    rejected = preprocess_folder(src, tmp_path / "img", names + [disguised], method="none", workers=1)
-    assert rejected.empty
+    rejected = preprocess_folder(src, tmp_path / "none", names + [disguised], method="none", workers=1)
+    assert rejected.empty and rejected.attrs["outcomes"]["unchanged"] == 3
     for name in names:
-        assert (tmp_path / "img" / name).read_bytes() == (src / name).read_bytes()
-    assert (tmp_path / "img" / disguised).read_bytes()[:3] == b"\xff\xd8\xff"
-    difference = read_image(tmp_path / "img" / disguised).astype(int) - read_image(src / disguised)
+        assert (tmp_path / "none" / name).read_bytes() == (src / name).read_bytes()
+    assert (tmp_path / "none" / disguised).read_bytes()[:3] == b"\xff\xd8\xff"
+    difference = read_image(tmp_path / "none" / disguised).astype(int) - read_image(src / disguised)
     assert np.abs(difference).mean() < 2  # JPEG loss only
+    kept = ["m3_white_0.jpg", "m3_flat_0.png"]
+    rejected = preprocess_folder(src, tmp_path / "grabcut", kept, method="grabcut", workers=1)
+    assert rejected.attrs["outcomes"] == {"removed": 0, "plain": 1, "implausible": 1, "unchanged": 0}
+    for name in kept:
+        assert (tmp_path / "grabcut" / name).read_bytes() == (src / name).read_bytes()
 
 
 def output_bytes(folder):
@@ -154,11 +234,11 @@ def test_one_and_two_workers_write_identical_outputs(tmp_path):
         preprocess_folder(src, tmp_path / f"img{workers}", names, workers=workers, mask_dir=masks)
     assert output_bytes(tmp_path / "img1") == output_bytes(tmp_path / "img2")
     assert output_bytes(tmp_path / "mask1") == output_bytes(tmp_path / "mask2")
-    assert len(output_bytes(tmp_path / "img1")) == 5
+    assert len(output_bytes(tmp_path / "mask1")) == 5
 
 
 def inodes(folder):
-    return {path.name: path.stat().st_ino for path in folder.iterdir()}
+    return {path.name: path.stat().st_ino for path in folder.iterdir() if not path.name.startswith(".")}
 
 
 def test_rerun_skips_finished_photos_and_redoes_stale_or_missing_ones(tmp_path):
@@ -166,8 +246,9 @@ def test_rerun_skips_finished_photos_and_redoes_stale_or_missing_ones(tmp_path):
     names = write_photos(src, 3)
     preprocess_folder(src, dst, names, workers=1)
     first = inodes(dst)  # every write replaces the file, so a rewrite changes its inode
-    preprocess_folder(src, dst, names, workers=1)
+    again = preprocess_folder(src, dst, names, workers=1)
     assert inodes(dst) == first
+    assert again.attrs["outcomes"]["removed"] == 3  # skipped photos are counted from the manifest
     newer = (dst / names[0]).stat().st_mtime + 10
     os.utime(src / names[0], (newer, newer))
     (dst / names[1]).unlink()
@@ -178,4 +259,21 @@ def test_rerun_skips_finished_photos_and_redoes_stale_or_missing_ones(tmp_path):
     assert second[names[2]] == first[names[2]]
     os.utime(src / names[0], (newer - 20, newer - 20))
     preprocess_folder(src, dst, names, workers=1, force=True)
+    assert all(inode != second[name] for name, inode in inodes(dst).items())
+
+
+def test_a_change_of_method_or_settings_redoes_the_work(tmp_path, monkeypatch):
+    src, dst = tmp_path / "raw", tmp_path / "img"
+    names = write_photos(src, 2)
+    preprocess_folder(src, dst, names, method="sobel_contour", workers=1)
+    manifest = json.loads((dst / background.MANIFEST_NAME).read_text())
+    assert manifest["method"] == "sobel_contour" and sorted(manifest["photos"]) == sorted(names)
+    first = inodes(dst)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1)
+    second = inodes(dst)
+    assert all(second[name] != first[name] for name in names)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1)
+    assert inodes(dst) == second
+    monkeypatch.setattr(background, "BORDER_COLOURS", background.BORDER_COLOURS + 1)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1)
     assert all(inode != second[name] for name, inode in inodes(dst).items())
