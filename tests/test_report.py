@@ -33,9 +33,9 @@ def tiny_settings(root):
 
 def write_features(settings, dims=16):
     """Unit vectors near one centre per true model, for the photos that stage 01 kept."""
-    files = sorted(path.name for path in settings.img.iterdir())
     listed = labels.load_labels(settings)
     model_of = dict(zip(listed["file"], listed["model_id"]))
+    files = sorted(path.name for path in settings.img.iterdir() if path.name in model_of)
     models = sorted(set(model_of.values()))
     rng = np.random.default_rng(0)
     centres = rng.normal(scale=4.0, size=(len(models), dims))
