@@ -1,7 +1,8 @@
 """Stage 01: remove product-photo backgrounds (raw_img/<DATASET> -> img/<DATASET>, same file names).
 
-Methods: "sobel_contour" (the 2019 project's Sobel edges and filled outer contours) and
-"none" (copies the photos unchanged).
+Methods: "grabcut" (default: OpenCV GrabCut seeded from the photo's border; plain white
+backgrounds and implausible masks keep the photo as it is), "sobel_contour" (the 2019
+project's Sobel edges and filled outer contours) and "none" (copies the photos unchanged).
 """
 import config
 from prodcluster import cli, stages

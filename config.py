@@ -28,8 +28,9 @@ CACHE_DIR = "cache"  # converted pretrained weights, shared by all data sets
 SEED = 42
 WORKERS = None  # processes for image work; None uses every core
 
-# Stage 01: background removal ("sobel_contour" follows the 2019 project, "none" copies).
-PREPROCESS = "sobel_contour"
+# Stage 01: background removal. "grabcut" (default) leaves plain white backgrounds untouched and
+# cuts the product out of cluttered ones; "sobel_contour" follows the 2019 project; "none" copies.
+PREPROCESS = "grabcut"
 
 # Split of model ids into known (fine-tuning) and held-out models.
 TRAIN_FRACTION = 0.5
