@@ -31,7 +31,9 @@ def preprocess(settings, save_masks=False, force=False):
     if len(rejected) == len(files):
         raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
                          f"{settings.data_file('rejected')}")
-    print(f"01: {len(files) - len(rejected)} photos preprocessed ({settings.preprocess}), {len(rejected)} rejected")
+    outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs.get("outcomes", {}).items() if count)
+    print(f"01: {len(files) - len(rejected)} photos preprocessed ({settings.preprocess}: {outcomes or 'none'}), "
+          f"{len(rejected)} rejected")
     return rejected
 
 
