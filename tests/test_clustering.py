@@ -45,6 +45,24 @@ def test_som_predicts_the_number_of_separated_groups(regime, request):
     assert result.criterion_curve[result.k] == max(result.criterion_curve.values())
 
 
+def nested_groups(n_coarse=2, n_fine=4, size=25, dim=48, seed=0):
+    """Fine groups inside far-apart coarse groups, like models inside product kinds."""
+    rng = np.random.default_rng(seed)
+    coarse = 10.0 * rng.standard_normal((n_coarse, dim))
+    fine = coarse.repeat(n_fine, axis=0) + 1.5 * rng.standard_normal((n_coarse * n_fine, dim))
+    labels = np.arange(n_coarse * n_fine).repeat(size)
+    features = fine[labels] + 0.5 * rng.standard_normal((len(labels), dim))
+    return features.astype(np.float32), labels
+
+
+def test_whitened_silhouette_finds_fine_groups_where_the_silhouette_stops_at_the_coarse_split():
+    features, labels = nested_groups()
+    assert cluster(features, criterion="silhouette").k == 2
+    result = cluster(features, criterion="whitened_silhouette")
+    assert result.k == 8
+    assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
+
+
 def test_som_labels_every_image_numbered_by_decreasing_size(many_small_result, many_small):
     result = many_small_result
     assert result.labels.shape == (len(many_small[0]),)
@@ -162,6 +180,7 @@ def test_bad_features_raise(features, message):
         ({"k": 2.5}, "k must be"),
         ({"sigma_typo": 1.0}, "unknown option"),
         ({"criterion": "gap"}, "unknown criterion"),
+        ({"whiten_components": 0}, "whiten_components"),
         ({"linkage": "single"}, "linkage"),
         ({"method": "hdbscan", "k": 3}, "takes no k"),
         ({"method": "som_nodes", "k": 3}, "takes no k"),
