@@ -22,7 +22,7 @@ class Settings:
     result_dir: str = "result/{dataset}"
     cache_dir: str = "cache"
     seed: int = 42
-    preprocess: str = "sobel_contour"
+    preprocess: str = "grabcut"
     train_fraction: float = 0.5
     backbone: str = "efficientnet_lite0"
     image_size: int | None = None
