@@ -9,7 +9,7 @@ from prodcluster import cli, features
 
 def main(argv=None):
     parser = cli.add_network_options(cli.parser(__doc__))
-    parser.add_argument("--feature-layer", choices=["embedding", "backbone_features"],
+    parser.add_argument("--feature-layer", choices=["combined", "embedding", "backbone_features"],
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
     args = parser.parse_args(argv)

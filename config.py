@@ -48,9 +48,19 @@ BATCH_SIZE = 32
 EPOCHS = 3
 LEARNING_RATE = 1e-3
 VALIDATION_FRACTION = 0.2
+# Stage 02 trains in two phases: the embedding head on cached backbone outputs (HEAD_EPOCHS at
+# LEARNING_RATE), then the backbone's top FINETUNE_BLOCKS blocks with the head (EPOCHS at
+# FINETUNE_LEARNING_RATE; FINETUNE_BLOCKS = 0 skips this phase). See prodcluster/finetune.py.
+HEAD_EPOCHS = 40
+AUGMENTED_VIEWS = 4  # augmented copies of every photo cached for the head phase
+EMBEDDING_LOSS = "supcon"  # "supcon" (supervised contrastive) or "cosface" (cosine softmax with margin)
+EMBEDDING_DIM = 256
+FINETUNE_BLOCKS = 2
+FINETUNE_LEARNING_RATE = 1e-4
+EARLY_STOPPING_PATIENCE = 5  # epochs without a lower validation loss before a phase stops
 USE_FINETUNED = True  # False: stage 03 uses the plain pretrained backbone
 FINETUNED_FROM = None  # use the network fine-tuned on another data set (e.g. known models only)
-FEATURE_LAYER = "embedding"  # stage 03 reads this layer of the fine-tuned network
+FEATURE_LAYER = "combined"  # stage 03 reads this layer: "combined" (backbone + embedding), "embedding", "backbone_features"
 
 # Stage 04: "som" (Self-Organising Map, predicts the number of clusters), "som_nodes" (the 2019
 # rule: every map node a cluster), "kmeans", "agglomerative" or "hdbscan".

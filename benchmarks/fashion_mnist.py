@@ -50,13 +50,18 @@ def parse_args(argv=None):
     parser.add_argument("--tag", default="", help="suffix of the result files, to keep several protocols apart")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON records go")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose table is rebuilt")
+    parser.add_argument("--feature-layer", default=config.FEATURE_LAYER,
+                        help="layer of the fine-tuned network that stage 03 reads")
+    parser.add_argument("--finetune-blocks", type=int, default=config.FINETUNE_BLOCKS,
+                        help="backbone blocks trained in the second fine-tuning phase (0: head only)")
     return parser.parse_args(argv)
 
 
 def base_settings(args, dataset):
     return Settings.from_config(config, dataset=dataset, backbone=args.backbone, image_size=args.image_size,
                                 preprocess=args.preprocess, epochs=args.epochs,
-                                cluster_method=args.cluster_method).replace(root=args.root.resolve())
+                                cluster_method=args.cluster_method, feature_layer=args.feature_layer,
+                                finetune_blocks=args.finetune_blocks).replace(root=args.root.resolve())
 
 
 class Timer:

@@ -1,9 +1,13 @@
 """Stage 03: one feature vector per photo, in image-list order.
 
 Uses the fine-tuned network when one exists, else the plain pretrained backbone (said in
-the log and in features.json). Rows go straight into a memory-mapped .npy file, so memory
-does not grow with the number of photos; photos that cannot be read are listed as rejected
-and left out, and feature_files.txt names the photo of every row.
+the log and in features.json). From the fine-tuned network it reads `feature_layer`:
+"combined" (the backbone's pooled features beside the learnt embedding, each of unit length)
+groups unseen models best on the Fashion-MNIST benchmark (see finetune.py). Every vector is
+L2-normalised by default, so distances compare directions, as the embedding was trained.
+Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
+of photos; photos that cannot be read are listed as rejected and left out, and
+feature_files.txt names the photo of every row.
 """
 import logging
 
@@ -13,7 +17,7 @@ from tqdm import tqdm
 from .backbones import build_backbone
 from .batches import iter_batches
 from .fileio import atomic_path, load_npy, read_json, write_json, write_lines
-from .finetune import load_feature_extractor
+from .finetune import FEATURE_LAYERS, load_feature_extractor
 from .labels import load_image_list
 from .rejected import record_rejected, rejected_frame
 
@@ -24,6 +28,8 @@ STAGE = "03"
 def feature_network(settings):
     """(network, description): the fine-tuned extractor if saved, else the pretrained backbone."""
     path = settings.finetuned_model
+    if settings.feature_layer not in FEATURE_LAYERS:
+        raise ValueError(f"FEATURE_LAYER must be one of {', '.join(FEATURE_LAYERS)}, got {settings.feature_layer!r}")
     if settings.use_finetuned and path.is_file():
         _check_same_backbone(path, settings)
         log.info("03: features from the fine-tuned network %s (layer %s)", path, settings.feature_layer)

@@ -1,66 +1,182 @@
-"""Stage 02: fine-tune a pretrained backbone on the known product models.
+"""Stage 02: fine-tune a pretrained backbone so that photos of one product model land close together.
 
-The network learns to tell known models apart under the ways sellers vary a photo
-(augmentation), so that photos of one model land close together in its embedding.
-The backbone stays frozen; its outputs for a few augmented views of every photo are
-computed once and cached, so the new head trains for many epochs in seconds.
+What counts is how the features group models the network never saw, so the network learns
+an L2-normalised embedding with a loss that acts on distances, not only a classifier:
+
+- "supcon" (default): supervised contrastive loss (Khosla et al., 2020). Every photo in a
+  batch is pulled towards the other photos of its model and pushed from the rest.
+- "cosface": softmax over cosine similarities to one learnt unit vector per model, with an
+  additive margin (Wang et al., 2018).
+
+Training runs in two phases, each holding out `validation_fraction` of every known model's
+photos, stopping early on the validation loss and keeping its best weights:
+
+1. Head: the backbone is frozen; its outputs for `augmented_views` augmented copies of every
+   photo are computed once and cached, so the head trains for many epochs in seconds.
+2. Top blocks: the last `finetune_blocks` blocks of the backbone train together with the head
+   at the low `finetune_learning_rate`, photos augmented on the fly. Batch-norm layers stay
+   frozen in inference mode: statistics of small batches of a few models would replace the
+   ImageNet ones and blur what the backbone knows about other models.
+
+The saved network holds Keras' own layers only, so it loads in safe mode; the loss and the
+per-model class vectors are used in training and not saved. Stage 03 reads one of its layers
+(FEATURE_LAYERS): the embedding, the backbone's pooled features, or both side by side.
+
+Why these defaults, measured on the Fashion-MNIST benchmark (efficientnet_lite0 at 96 px,
+300 photos of each of the 7 known classes; 3,000 test photos, 300 per class, KMeans at the
+true k=10, mean ARI of 3 seeds; Recall@1 among the 3 unseen classes):
+
+    features                              ARI all  unseen   seen     Recall@1 unseen
+    plain ImageNet pooled                 0.525    0.683    0.440    0.933
+    head only: softmax, 256-d layer       0.586    0.762    0.500    0.934
+    head only: cosface embedding          0.484    0.294    0.617    0.899
+    head only: supcon embedding           0.498    0.349    0.648    0.913
+    head only: cosface, combined          0.592    0.571    0.604    0.939
+    head only: supcon, combined           0.650    0.764    0.594    0.939
+    two phases (top 2 blocks, 3 epochs):
+      supcon, combined                    0.662    0.768    0.609    0.944
+
+Both distance losses group the known models best (seen ARI) but, alone, fold unseen models
+onto known ones; putting the embedding beside the backbone's pooled features ("combined",
+each part of unit length) keeps what the backbone knows about every model and adds what the
+embedding learnt, and with supcon it is best on all photos and on unseen Recall@1. The second
+phase adds a little; training more blocks lowered the training loss but not the validation
+loss, and lowered unseen ARI (top 4 blocks, up to 20 epochs: 0.661). Eight cached views
+instead of four changed nothing beyond run-to-run noise.
 """
 import logging
+import math
+import time
 
 import keras
 import numpy as np
 import pandas as pd
+from keras import ops
+from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from .backbones import build_backbone
-from .batches import iter_batches
+from .backbones import build_backbone, top_block_layers
+from .batches import iter_batches, load_for_network
 from .fileio import atomic_path, write_csv, write_json
 from .split import KNOWN, load_split
 
 log = logging.getLogger(__name__)
 
-EMBEDDING_LAYER = "embedding"
 BACKBONE_LAYER = "backbone_features"
-AUGMENTED_VIEWS = 4
+EMBEDDING_LAYER = "embedding"
+COMBINED_LAYER = "combined"
+FEATURE_LAYERS = (COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER)
+LOSSES = ("supcon", "cosface")
+SUPCON_TEMPERATURE = 0.1
+COSFACE_SCALE = 16.0
+COSFACE_MARGIN = 0.2
+HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs many positives
+DROPOUT = 0.2
 
 
 def augmentation(seed):
-    """How sellers vary one model's photo: mirror, turn, zoom, shift, light and colour."""
+    """How sellers vary one model's photo: mirror, turn, zoom, shift, light and colour.
+
+    Takes and returns float RGB 0..255 batches; active only in training. Uncovered corners
+    are filled white, like the shop backgrounds. Colours shift because one model comes in
+    several colours.
+    """
+    fill = {"fill_mode": "constant", "fill_value": 255.0, "seed": seed}
     return keras.Sequential([
         keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.04, fill_mode="constant", fill_value=255.0, seed=seed),
-        keras.layers.RandomZoom((-0.2, 0.2), fill_mode="constant", fill_value=255.0, seed=seed),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant", fill_value=255.0, seed=seed),
+        keras.layers.RandomRotation(0.04, **fill),
+        keras.layers.RandomZoom((-0.2, 0.2), **fill),
+        keras.layers.RandomTranslation(0.1, 0.1, **fill),
         keras.layers.RandomColorJitter(value_range=(0, 255), brightness_factor=0.15, contrast_factor=0.15,
                                        saturation_factor=(0.3, 0.7), hue_factor=0.1, seed=seed),
     ], name="augmentation")
 
 
-def build_model(backbone, n_classes, embedding_dim=256, seed=42):
-    """Full network: augmentation -> backbone -> embedding -> class probabilities.
+class Networks:
+    """The fine-tuning networks, sharing their layers.
 
-    Returns (model, head): `head` maps backbone features to class probabilities and shares
-    its layers with `model`, so training it on cached features trains the model's head.
+    network: photo -> augmentation -> backbone -> features (the saved model, output `combined`).
+    head: cached backbone output -> what the loss sees (phase 1).
+    trainer: photo -> what the loss sees (phase 2).
     """
-    size = backbone.input_shape[1]
-    feature_dim = backbone.output_shape[-1]
-    head_layers = [
-        keras.layers.Dropout(0.2, seed=seed),
-        keras.layers.Dense(embedding_dim, name=EMBEDDING_LAYER),
-        keras.layers.ReLU(),
-        keras.layers.Dense(n_classes, activation="softmax", name="classes"),
-    ]
-    inputs = keras.Input((size, size, 3), name="image")
-    features = keras.layers.Identity(name=BACKBONE_LAYER)(backbone(augmentation(seed)(inputs), training=False))
-    cached = keras.Input((feature_dim,), name="backbone_output")
-    return (keras.Model(inputs, _apply(head_layers, features), name="finetuned"),
-            keras.Model(cached, _apply(head_layers, cached), name="head"))
+
+    def __init__(self, backbone, n_classes, loss="supcon", embedding_dim=256, seed=42):
+        _check_choice("loss", loss, LOSSES)
+        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 2:
+            raise ValueError(f"embedding_dim must be an integer >= 2, got {embedding_dim!r}")
+        self.backbone = backbone
+        size = backbone.input_shape[1]
+        embed = [keras.layers.Dropout(DROPOUT, seed=seed), keras.layers.Dense(embedding_dim, name="embedding_dense"),
+                 keras.layers.UnitNormalization(name=EMBEDDING_LAYER)]
+        to_loss = _loss_head(loss, n_classes)
+
+        photos = keras.Input((size, size, 3), name="image")
+        pooled = keras.layers.Identity(name=BACKBONE_LAYER)(backbone(augmentation(seed)(photos)))
+        embedding = _apply(embed, pooled)
+        combined = keras.layers.Concatenate(name=COMBINED_LAYER)(
+            [keras.layers.UnitNormalization(name="backbone_unit")(pooled), embedding])
+        self.network = keras.Model(photos, combined, name="finetuned")
+        self.trainer = keras.Model(photos, _apply(to_loss, embedding), name="trainer")
+        cached = keras.Input((backbone.output_shape[-1],), name="backbone_output")
+        self.head = keras.Model(cached, _apply(to_loss, _apply(embed, cached)), name="head")
+        self.loss = _loss_function(loss, n_classes)
 
 
 def _apply(layers, tensor):
     for layer in layers:
         tensor = layer(tensor)
     return tensor
+
+
+def _loss_head(loss, n_classes):
+    """Layers from the embedding to what the loss compares: nothing, or cosines to class vectors."""
+    if loss == "supcon":
+        return []
+    return [keras.layers.Dense(n_classes, use_bias=False, kernel_constraint=keras.constraints.UnitNorm(axis=0),
+                               name="class_cosines")]
+
+
+def _loss_function(loss, n_classes):
+    if loss == "supcon":
+        return supervised_contrastive_loss(SUPCON_TEMPERATURE)
+    return additive_margin_loss(n_classes, COSFACE_SCALE, COSFACE_MARGIN)
+
+
+def supervised_contrastive_loss(temperature):
+    """Loss(labels, unit embeddings): mean over anchors of -log p(positive) among the batch."""
+    def loss(labels, embeddings):
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        self_pairs = ops.eye(ops.shape(embeddings)[0], dtype=embeddings.dtype)
+        positives = ops.cast(ops.equal(labels[:, None], labels[None, :]), embeddings.dtype) - self_pairs
+        logits = ops.matmul(embeddings, ops.transpose(embeddings)) / temperature - 1e9 * self_pairs
+        log_prob = logits - ops.logsumexp(logits, axis=1, keepdims=True)
+        n_positives = ops.sum(positives, axis=1)
+        per_anchor = -ops.sum(positives * log_prob, axis=1) / ops.maximum(n_positives, 1.0)
+        anchors = ops.cast(n_positives > 0, embeddings.dtype)  # photos alone of their model in the batch count 0
+        return ops.sum(per_anchor * anchors) / ops.maximum(ops.sum(anchors), 1.0)
+    return loss
+
+
+def additive_margin_loss(n_classes, scale, margin):
+    """Loss(labels, cosines to the class vectors): softmax with the true class's cosine lowered by margin."""
+    def loss(labels, cosines):
+        onehot = ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), n_classes)
+        return keras.losses.categorical_crossentropy(onehot, scale * (cosines - margin * onehot), from_logits=True)
+    return loss
+
+
+def freeze_backbone(backbone):
+    """Phase 1: no backbone weight trains."""
+    backbone.trainable = False
+
+
+def unfreeze_top_blocks(backbone, name, n_blocks):
+    """Phase 2: the last `n_blocks` blocks train, batch-norm layers stay frozen; returns the trained layers."""
+    backbone.trainable = True
+    top = {id(layer) for layer in top_block_layers(backbone, name, n_blocks)}
+    for layer in backbone.layers:
+        layer.trainable = id(layer) in top and not isinstance(layer, keras.layers.BatchNormalization)
+    return [layer for layer in backbone.layers if layer.trainable]
 
 
 def training_photos(settings):
@@ -80,6 +196,8 @@ def training_photos(settings):
 
 def validation_mask(targets, fraction, seed):
     """Hold out `fraction` of each class's photos (at least one photo stays for training)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
     rng = np.random.default_rng(seed)
     mask = np.zeros(len(targets), dtype=bool)
     for label in np.unique(targets):
@@ -101,34 +219,145 @@ def cached_backbone_outputs(backbone, augment, paths, settings, views):
     return outputs
 
 
+class PhotoBatches(keras.utils.PyDataset):
+    """(photos, class indices) batches read from disk, in a new seeded order every epoch when shuffled."""
+
+    def __init__(self, paths, targets, settings, shuffle_seed=None):
+        super().__init__()
+        self.paths, self.targets, self.settings = list(paths), np.asarray(targets), settings
+        self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+        self.order = np.arange(len(self.paths))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.paths) / self.settings.batch_size)
+
+    def __getitem__(self, index):
+        size = self.settings.batch_size
+        rows = self.order[index * size:(index + 1) * size]
+        images = [load_for_network(self.paths[row], self.settings.input_size, self.settings.max_image_pixels)
+                  for row in rows]
+        return np.stack(images).astype(np.float32), self.targets[rows]
+
+    def on_epoch_end(self):
+        if self.rng is not None:
+            self.order = self.rng.permutation(len(self.paths))
+
+
 def fine_tune(settings):
-    """Train the head on cached backbone outputs; save the model, its classes and history."""
+    """Train the head, then the top blocks; save the network, its classes, history and learning curve."""
+    _check_settings(settings)
     keras.utils.set_random_seed(settings.seed)
     classes, paths, targets = training_photos(settings)
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
-    backbone.trainable = False
-    model, head = build_model(backbone, len(classes), seed=settings.seed)
+    nets = Networks(backbone, len(classes), settings.embedding_loss, settings.embedding_dim, settings.seed)
     held_out = validation_mask(targets, settings.validation_fraction, settings.seed)
-    outputs = cached_backbone_outputs(backbone, model.get_layer("augmentation"), paths, settings,
-                                      AUGMENTED_VIEWS)
-    train_x = outputs[:, ~held_out].reshape(-1, outputs.shape[-1])
-    train_y = np.tile(targets[~held_out], AUGMENTED_VIEWS)
-    validation = (outputs[0, held_out], targets[held_out]) if held_out.any() else None
-    head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                 loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    monitor = "val_loss" if validation else "loss"
-    history = head.fit(train_x, train_y, validation_data=validation, epochs=settings.epochs,
-                       batch_size=settings.batch_size, shuffle=True, verbose=0, callbacks=[
-                           keras.callbacks.EarlyStopping(monitor, patience=5, restore_best_weights=True)])
-    save_model(model, settings)
-    write_json(settings.models / "classes.json", {"classes": classes, "backbone": settings.backbone,
-                                                   "image_size": settings.input_size})
-    frame = pd.DataFrame(history.history).rename_axis("epoch").reset_index()
+    histories = [_train_head(nets, paths, targets, held_out, settings)]
+    if settings.finetune_blocks and settings.epochs:
+        histories.append(_train_top_blocks(nets, paths, targets, held_out, settings))
+    frame = pd.concat(histories, ignore_index=True)
+    save_model(nets.network, settings)
+    write_json(settings.models / "classes.json", {
+        "classes": classes, "backbone": settings.backbone, "image_size": settings.input_size,
+        "loss": settings.embedding_loss, "embedding_dim": settings.embedding_dim,
+        "finetune_blocks": settings.finetune_blocks, "feature_layers": list(FEATURE_LAYERS)})
     write_csv(settings.models / "history.csv", frame)
-    log.info("02: %d photos of %d known models, %d epochs, final %s", len(paths), len(classes),
-             len(frame), {k: round(float(v), 4) for k, v in frame.iloc[-1].items() if k != "epoch"})
+    save_learning_curve(frame, settings.models / "learning_curve.png")
+    log.info("02: %d photos of %d known models; %s", len(paths), len(classes),
+             ", ".join(f"{phase}: {len(rows)} epochs" for phase, rows in frame.groupby("phase", sort=False)))
     return frame
+
+
+def _check_settings(settings):
+    _check_choice("embedding_loss", settings.embedding_loss, LOSSES)
+    for name in ("head_epochs", "epochs", "augmented_views", "finetune_blocks", "early_stopping_patience"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "augmented_views" else 0):
+            raise ValueError(f"{name} must be a non-negative integer (augmented_views at least 1), got {value!r}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _train_head(nets, paths, targets, held_out, settings):
+    """Phase 1 on cached backbone outputs of augmented views."""
+    freeze_backbone(nets.backbone)
+    views = settings.augmented_views
+    outputs = cached_backbone_outputs(nets.backbone, nets.network.get_layer("augmentation"), paths, settings, views)
+    train_x = outputs[:, ~held_out].reshape(-1, outputs.shape[-1])
+    train_y = np.tile(targets[~held_out], views)
+    validation = (outputs[0, held_out], targets[held_out]) if held_out.any() else None
+    nets.head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=nets.loss)
+    history = nets.head.fit(train_x, train_y, validation_data=validation, epochs=settings.head_epochs,
+                            batch_size=HEAD_BATCH_SIZE, shuffle=True, verbose=0,
+                            callbacks=_callbacks(validation, settings))
+    return _history_frame(history, "head")
+
+
+def _train_top_blocks(nets, paths, targets, held_out, settings):
+    """Phase 2 on photos augmented on the fly, top blocks unfrozen at a low learning rate."""
+    unfreeze_top_blocks(nets.backbone, settings.backbone, settings.finetune_blocks)
+    paths = np.array(paths, dtype=object)
+    train = PhotoBatches(paths[~held_out], targets[~held_out], settings, shuffle_seed=settings.seed)
+    validation = PhotoBatches(paths[held_out], targets[held_out], settings) if held_out.any() else None
+    nets.trainer.compile(optimizer=keras.optimizers.Adam(settings.finetune_learning_rate), loss=nets.loss)
+    history = nets.trainer.fit(train, validation_data=validation, epochs=settings.epochs, verbose=0,
+                               callbacks=_callbacks(validation, settings))
+    return _history_frame(history, "top_blocks")
+
+
+class EpochSeconds(keras.callbacks.Callback):
+    """Adds each epoch's wall time (training and validation) to the history as `seconds`."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["seconds"] = time.perf_counter() - self.start
+
+
+def _callbacks(validation, settings):
+    return [EpochSeconds(), _early_stopping(validation, settings)]
+
+
+def _early_stopping(validation, settings):
+    return keras.callbacks.EarlyStopping("val_loss" if validation is not None else "loss",
+                                         patience=settings.early_stopping_patience, restore_best_weights=True)
+
+
+def _history_frame(history, phase):
+    frame = pd.DataFrame(history.history).rename_axis("epoch").reset_index()
+    frame["epoch"] += 1
+    frame.insert(0, "phase", phase)
+    return frame
+
+
+def save_learning_curve(frame, path):
+    """Training and validation loss per epoch, one line piece per phase.
+
+    The pieces are not joined: a contrastive loss depends on the batch size, which differs
+    between the phases.
+    """
+    figure = Figure(figsize=(6, 3.5))
+    axes = figure.subplots()
+    steps = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
+    for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
+        if column not in frame:
+            continue
+        for number, (phase, rows) in enumerate(frame.groupby("phase", sort=False)):
+            axes.plot(steps[rows.index], rows[column], marker="o", markersize=3, color=colour,
+                      label=column.replace("_", " ") if number == 0 else None)
+    for phase, rows in frame.groupby("phase", sort=False):
+        axes.axvline(steps[rows.index[0]] - 0.5, color="grey", linestyle="--", linewidth=1)
+        axes.annotate(phase, (steps[rows.index[0]] - 0.4, 1), xycoords=("data", "axes fraction"),
+                      va="top", fontsize=8, color="grey")
+    axes.set(xlabel="epoch (both phases)", ylabel="loss", title="Fine-tuning")
+    axes.legend()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
 def save_model(model, settings):
@@ -137,6 +366,7 @@ def save_model(model, settings):
 
 
 def load_feature_extractor(path, layer):
-    """The fine-tuned network cut at `layer` (embedding or backbone_features), loaded in safe mode."""
+    """The fine-tuned network cut at `layer` (one of FEATURE_LAYERS), loaded in safe mode."""
+    _check_choice("feature layer", layer, FEATURE_LAYERS)
     model = keras.models.load_model(path, safe_mode=True, compile=False)
     return keras.Model(model.input, model.get_layer(layer).output)

@@ -31,9 +31,16 @@ class Settings:
     epochs: int = 3
     learning_rate: float = 1e-3
     validation_fraction: float = 0.2
+    head_epochs: int = 40
+    augmented_views: int = 4
+    embedding_loss: str = "supcon"
+    embedding_dim: int = 256
+    finetune_blocks: int = 2
+    finetune_learning_rate: float = 1e-4
+    early_stopping_patience: int = 5
     use_finetuned: bool = True
     finetuned_from: str | None = None
-    feature_layer: str = "embedding"
+    feature_layer: str = "combined"
     cluster_method: str = "som"
     cluster_k: int | None = None
     k_criterion: str = "silhouette"

@@ -1,0 +1,110 @@
+"""Fine-tuning: augmentation, the layers each phase trains, the losses, saving and reloading."""
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from prodcluster import finetune, labels, split, stages
+from prodcluster.backbones import build_backbone
+from prodcluster.demo import make_demo
+
+SIZE = 32
+
+
+@pytest.fixture
+def nets():
+    keras.utils.set_random_seed(0)
+    backbone = build_backbone("efficientnet_lite0", SIZE, cache_dir=None)
+    return finetune.Networks(backbone, n_classes=3, loss="supcon", embedding_dim=8, seed=0)
+
+
+def photos(n, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
+
+
+def test_augmentation_keeps_shape_and_pixel_range_and_is_off_at_inference():
+    images = photos(4)
+    augment = finetune.augmentation(seed=1)
+    varied = np.asarray(augment(images, training=True))
+    assert varied.shape == images.shape and varied.dtype == np.float32
+    assert varied.min() >= -1e-3 and varied.max() <= 255 + 1e-3
+    assert not np.allclose(varied, images)
+    np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+
+
+def test_phase_one_trains_only_the_head(nets):
+    finetune.freeze_backbone(nets.backbone)
+    assert nets.backbone.trainable_weights == []
+    assert {w.path.split("/")[0] for w in nets.head.trainable_weights} == {"embedding_dense"}
+    assert {w.path.split("/")[0] for w in nets.trainer.trainable_weights} == {"embedding_dense"}
+
+
+def test_phase_two_trains_top_blocks_with_batch_norm_frozen(nets):
+    trained = finetune.unfreeze_top_blocks(nets.backbone, "efficientnet_lite0", 2)
+    assert trained and all(layer.name.startswith(("block14_", "block15_", "head_", "avg_pool")) for layer in trained)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trained)
+    assert all(not layer.trainable for layer in nets.backbone.layers
+               if isinstance(layer, keras.layers.BatchNormalization))
+    watched = {name: nets.backbone.get_layer(name).get_weights()[0].copy()
+               for name in ("block13_project_conv", "block15_project_conv")}
+    moving_mean = nets.backbone.get_layer("block15_project_bn").moving_mean.numpy().copy()
+    nets.trainer.compile(optimizer=keras.optimizers.SGD(0.1), loss=nets.loss)
+    nets.trainer.fit(photos(6), np.array([0, 0, 1, 1, 2, 2]), epochs=1, batch_size=6, verbose=0)
+    np.testing.assert_array_equal(nets.backbone.get_layer("block13_project_conv").get_weights()[0],
+                                  watched["block13_project_conv"])
+    assert not np.array_equal(nets.backbone.get_layer("block15_project_conv").get_weights()[0],
+                              watched["block15_project_conv"])
+    np.testing.assert_array_equal(nets.backbone.get_layer("block15_project_bn").moving_mean.numpy(), moving_mean)
+
+
+def test_supervised_contrastive_loss_on_hand_made_batches():
+    loss = finetune.supervised_contrastive_loss(temperature=0.1)
+    same = np.tile([[1.0, 0.0]], (4, 1)).astype(np.float32)
+    # Four identical vectors: each positive is one of three equally likely others.
+    assert float(loss(np.array([0, 0, 1, 1]), same)) == pytest.approx(math.log(3), rel=1e-5)
+    apart = np.array([[1, 0], [1, 0], [-1, 0], [-1, 0]], np.float32)
+    assert float(loss(np.array([0, 0, 1, 1]), apart)) < 1e-6
+    assert float(loss(np.array([0, 1, 2, 3]), apart)) == 0.0  # no photo has a positive
+
+
+def test_additive_margin_loss_lowers_the_true_cosine():
+    loss = finetune.additive_margin_loss(n_classes=3, scale=16.0, margin=0.2)
+    cosines = np.array([[0.5, 0.4, 0.0]], np.float32)
+    # The true class's 0.5 counts as 0.3, below the wrong class's 0.4.
+    expected = -math.log(math.exp(16 * 0.3) / (math.exp(16 * 0.3) + math.exp(16 * 0.4) + 1))
+    assert float(np.mean(loss(np.array([0]), cosines))) == pytest.approx(expected, rel=1e-4)
+
+
+def test_saved_network_reloads_with_identical_features(nets, tmp_path, settings):
+    finetune.save_model(nets.network, settings)
+    images = photos(3, seed=5)
+    for layer in finetune.FEATURE_LAYERS:
+        reloaded = finetune.load_feature_extractor(settings.finetuned_model, layer)
+        in_memory = keras.Model(nets.network.input, nets.network.get_layer(layer).output)
+        np.testing.assert_allclose(reloaded.predict_on_batch(images), in_memory.predict_on_batch(images), atol=1e-6)
+    combined = np.asarray(nets.network.predict_on_batch(images))
+    np.testing.assert_allclose(np.linalg.norm(combined[:, :-8], axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(combined[:, -8:], axis=1), 1, atol=1e-5)
+    with pytest.raises(ValueError, match="feature layer"):
+        finetune.load_feature_extractor(settings.finetuned_model, "classes")
+
+
+def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings):
+    settings = settings.replace(head_epochs=2, epochs=1, augmented_views=2, finetune_blocks=1, embedding_dim=8)
+    make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
+    labels.make_labels(settings)
+    stages.preprocess(settings)
+    split.make_training_folders(settings)
+    frame = finetune.fine_tune(settings)
+    history = pd.read_csv(settings.models / "history.csv")
+    assert list(history["phase"]) == ["head", "head", "top_blocks"] == list(frame["phase"])
+    assert {"epoch", "loss", "val_loss", "seconds"} <= set(history.columns)
+    assert (settings.models / "learning_curve.png").stat().st_size > 1000
+    assert settings.finetuned_model.is_file()
+
+
+def test_bad_loss_name_is_refused(settings):
+    with pytest.raises(ValueError, match="embedding_loss must be one of supcon, cosface"):
+        finetune.fine_tune(settings.replace(embedding_loss="triplet"))
