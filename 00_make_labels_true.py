@@ -4,7 +4,7 @@ Photos are named MODELID_PRODUCTID_IMAGEID.<jpg|jpeg|png>. Writes data/<DATASET>
 labels.csv and labels_true.txt (one model id a line, in image-list order).
 """
 import config
-from prodcluster import cli, labels
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
@@ -12,9 +12,10 @@ def main(argv=None):
     parser.add_argument("--skip-bad-names", action="store_true",
                         help="leave out photos whose names do not parse (listed in rejected.csv) instead of stopping")
     args = parser.parse_args(argv)
-    table = labels.make_labels(cli.settings(config, args), skip_bad_names=args.skip_bad_names)
-    print(f"00: {len(table)} photos of {table['model_id'].nunique()} models")
+    table = pipeline.run_stage("00", cli.settings(config, args), force=args.force, skip_bad_names=args.skip_bad_names)
+    if table is not None:
+        print(f"00: {len(table)} photos of {table['model_id'].nunique()} models")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -5,18 +5,18 @@ backgrounds and implausible masks keep the photo as it is), "sobel_contour" (the
 project's Sobel edges and filled outer contours) and "none" (copies the photos unchanged).
 """
 import config
-from prodcluster import cli, stages
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
     parser = cli.parser(__doc__)
     parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
     parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
-    parser.add_argument("--save-masks", action="store_true", help="also save the foreground masks")
-    parser.add_argument("--force", action="store_true", help="redo photos that are already done")
+    parser.add_argument("--save-masks", action="store_true", default=None,
+                        help="also save the foreground masks (default: SAVE_MASKS in config.py)")
     args = parser.parse_args(argv)
-    stages.preprocess(cli.settings(config, args), save_masks=args.save_masks, force=args.force)
+    pipeline.run_stage("01", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

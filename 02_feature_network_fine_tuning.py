@@ -4,16 +4,17 @@ Reads training_img/<DATASET>/<MODELID>/ and writes models/<DATASET>/finetuned.ke
 classes.json and history.csv.
 """
 import config
-from prodcluster import cli, finetune
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
     parser = cli.add_network_options(cli.parser(__doc__))
     parser.add_argument("--epochs", type=int, help="training epochs (default: EPOCHS in config.py)")
     args = parser.parse_args(argv)
-    history = finetune.fine_tune(cli.settings(config, args))
-    print(f"02: trained {len(history)} epochs")
+    history = pipeline.run_stage("02", cli.settings(config, args), force=args.force)
+    if history is not None:
+        print(f"02: trained {len(history)} epochs")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -4,7 +4,7 @@ Uses the fine-tuned network of stage 02 when it exists, else the plain pretraine
 Writes data/<DATASET>/features.npy (float32, N x D), feature_files.txt and features.json.
 """
 import config
-from prodcluster import cli, features
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
@@ -13,9 +13,10 @@ def main(argv=None):
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
     args = parser.parse_args(argv)
-    info = features.extract_features(cli.settings(config, args))
-    print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}")
+    info = pipeline.run_stage("03", cli.settings(config, args), force=args.force)
+    if info is not None:
+        print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

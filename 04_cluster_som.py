@@ -4,7 +4,7 @@ Writes data/<DATASET>/predictions.csv (file, cluster), labels_pred.txt (one labe
 image-list order, -1 for rejected photos), clustering.json and som_weights.npy.
 """
 import config
-from prodcluster import cli, stages
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
@@ -12,8 +12,8 @@ def main(argv=None):
     parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
     parser.add_argument("--cluster-k", type=int, help="number of clusters for methods that take one")
     args = parser.parse_args(argv)
-    stages.cluster(cli.settings(config, args))
+    pipeline.run_stage("04", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -31,6 +31,7 @@ WORKERS = None  # processes for image work; None uses every core
 # Stage 01: background removal. "grabcut" (default) leaves plain white backgrounds untouched and
 # cuts the product out of cluttered ones; "sobel_contour" follows the 2019 project; "none" copies.
 PREPROCESS = "grabcut"
+SAVE_MASKS = False  # also write each foreground mask to data/<DATASET>/masks/<stem>.png
 
 # Split of model ids into known (fine-tuning) and held-out models.
 TRAIN_FRACTION = 0.5

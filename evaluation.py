@@ -4,13 +4,13 @@ Scores all photos, and separately the photos of models seen in fine-tuning and o
 models. Prints a table and writes data/<DATASET>/metrics.json.
 """
 import config
-from prodcluster import cli, stages
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
     args = cli.parser(__doc__).parse_args(argv)
-    stages.evaluate(cli.settings(config, args))
+    pipeline.run_stage("evaluation", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -4,7 +4,7 @@ Writes data/<DATASET>/split.csv and training_img/<DATASET>/<MODELID>/ (links to 
 preprocessed photos). Held-out models never reach fine-tuning.
 """
 import config
-from prodcluster import cli, split
+from prodcluster import cli, pipeline, split
 
 
 def main(argv=None):
@@ -12,10 +12,13 @@ def main(argv=None):
     parser.add_argument("--train-fraction", type=float,
                         help="share of model ids used for fine-tuning (default: TRAIN_FRACTION in config.py)")
     args = parser.parse_args(argv)
-    table, linked = split.make_training_folders(cli.settings(config, args))
+    made = pipeline.run_stage("split", cli.settings(config, args), force=args.force)
+    if made is None:
+        return
+    table, linked = made
     known = (table["role"] == split.KNOWN).sum()
     print(f"split: {known} known and {len(table) - known} held-out models; {linked} training photos linked")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

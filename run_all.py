@@ -14,8 +14,8 @@ def main(argv=None):
     parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
     parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
     args = parser.parse_args(argv)
-    pipeline.run_all(cli.settings(config, args), finetune_network=not args.skip_finetune)
+    pipeline.run_all(cli.settings(config, args), finetune_network=not args.skip_finetune, force=args.force)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -3,13 +3,13 @@
 Writes PNG files to result/<DATASET>/.
 """
 import config
-from prodcluster import cli, stages
+from prodcluster import cli, pipeline
 
 
 def main(argv=None):
     args = cli.parser(__doc__).parse_args(argv)
-    stages.visualize(cli.settings(config, args))
+    pipeline.run_stage("visualize", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

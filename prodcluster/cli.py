@@ -2,8 +2,22 @@
 import argparse
 import dataclasses
 import logging
+import sys
 
 from .settings import Settings
+
+# What a user can fix from the message alone: missing or stale inputs, bad settings or data.
+USER_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
+
+
+def run(main):
+    """Call a script's `main`; print a user error as one line (with -v, the traceback too)."""
+    try:
+        main()
+    except USER_ERRORS as error:
+        if "-v" in sys.argv or "--verbose" in sys.argv:
+            raise
+        sys.exit(f"error: {error}\n(rerun with -v for the traceback)")
 
 
 def parser(doc):
@@ -11,6 +25,8 @@ def parser(doc):
     result = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument("--dataset", help="data set name (default: DATASET in config.py or $PRODCLUSTER_DATASET)")
     result.add_argument("--seed", type=int, help="random seed (default: SEED in config.py)")
+    result.add_argument("--force", action="store_true",
+                        help="run even if inputs and settings are unchanged since the last run")
     result.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
     return result
 

@@ -93,8 +93,12 @@ def save_npy(path, array):
 
 
 def load_npy(path, stage_hint=None, mmap=False):
+    """An array from a .npy file; pickled objects are refused, since loading one can run code."""
     require_file(path, stage_hint)
-    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    try:
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (ValueError, EOFError, OSError) as error:
+        raise ValueError(f"{path} is not a plain numeric array file ({error})") from error
 
 
 def save_image(path, rgb, quality=95):

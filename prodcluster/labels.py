@@ -29,7 +29,9 @@ class BadFileNames(ValueError):
 def parse_name(file_name):
     """Split 'MODELID_PRODUCTID_IMAGEID.ext' into its three ids, or return None."""
     match = NAME_PATTERN.match(Path(file_name).stem)
-    return match.groupdict() if match else None
+    if not match or match["model_id"] in (".", ".."):  # a model id names a training folder
+        return None
+    return match.groupdict()
 
 
 def list_images(folder, extensions):

@@ -1,31 +1,97 @@
-"""All stages in order, timed, as run_all.py runs them."""
+"""The stages in order, with what each reads, writes and depends on, as the scripts run them.
+
+Every numbered script runs its stage through `run_stage`, so a stage whose inputs and
+settings are unchanged is skipped, and one whose inputs are out of date stops (see
+freshness.py). `run_all` runs them all in order and times them.
+"""
 import time
 
 from . import demo, features, finetune, labels, split, stages
+from .freshness import Stage, run_stage as _run_fresh, settings_fields
 
 
-def run_all(settings, finetune_network=True):
+def _data(*names):
+    return lambda settings: [settings.data_file(name) for name in names]
+
+
+def _preprocess_outputs(settings):
+    return [settings.img] + ([settings.data / "masks"] if settings.save_masks else [])
+
+
+def _model_files(settings):
+    return [settings.models / name for name in finetune.SAVED_FILES]
+
+
+def _feature_inputs(settings):
+    network = [settings.finetuned_model, settings.finetuned_model.parent / "classes.json"]
+    return _data("image_list")(settings) + [settings.img] + (network if settings.use_finetuned else [])
+
+
+def _cluster_outputs(settings):
+    return _data("predictions", "labels_pred", "clustering", "som_weights", "som_node_labels")(settings) + [
+        settings.result / "k_criterion.png"]
+
+
+def _evaluation_inputs(settings):
+    split_of = settings.replace(dataset=settings.finetuned_from or settings.dataset)
+    return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
+                 "rejected")(settings) + [split_of.data_file("split")]
+
+
+def _visualize_inputs(settings):
+    return _data("labels", "predictions", "features", "feature_files", "som_weights", "som_node_labels",
+                 "metrics", "rejected")(settings) + [settings.raw_img]
+
+
+STAGES = (
+    Stage("00", "00_make_labels_true.py", labels.make_labels,
+          inputs=lambda s: [s.raw_img], outputs=_data("labels", "image_list", "labels_true"),
+          fields=settings_fields("img_ext")),
+    Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True,
+          inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs,
+          fields=settings_fields("preprocess", "max_image_pixels", "save_masks")),
+    Stage("split", "make_training_image_folders.py", split.make_training_folders,
+          inputs=_data("labels"), outputs=lambda s: _data("split")(s) + [s.train_img],
+          fields=settings_fields("train_fraction", "seed")),
+    Stage("02", "02_feature_network_fine_tuning.py", finetune.fine_tune,
+          inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files,
+          fields=settings_fields("backbone", "image_size", "backbone_weights", "batch_size", "epochs",
+                                 "learning_rate", "validation_fraction", "head_epochs", "augmented_views",
+                                 "embedding_loss", "embedding_dim", "finetune_blocks", "finetune_learning_rate",
+                                 "early_stopping_patience", "max_image_pixels", "seed")),
+    Stage("03", "03_extract_features.py", features.extract_features,
+          inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info"),
+          fields=settings_fields("backbone", "image_size", "backbone_weights", "feature_layer", "use_finetuned",
+                                 "finetuned_from", "max_image_pixels")),
+    Stage("04", "04_cluster_som.py", stages.cluster,
+          inputs=_data("features", "feature_files", "image_list"), outputs=_cluster_outputs,
+          fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
+                                 "som_iterations_per_image", "seed")),
+    Stage("evaluation", "evaluation.py", stages.evaluate,
+          inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from")),
+    Stage("visualize", "visualize.py", stages.visualize,
+          inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),
+)
+BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def run_stage(name, settings, force=False, **options):
+    """Run one stage unless it is up to date; return its result, or None when skipped."""
+    return _run_fresh(BY_NAME[name], STAGES, settings, force=force, **options)
+
+
+def run_all(settings, finetune_network=True, force=False):
     """Labels, background removal, split, fine-tuning, features, clustering, scores, pictures."""
     settings = settings.replace(use_finetuned=finetune_network)
     if settings.dataset == "demo":
         demo.ensure_demo(settings.raw_img)
-    steps = [
-        ("00 labels", lambda: labels.make_labels(settings)),
-        ("01 preprocess", lambda: stages.preprocess(settings)),
-        ("split", lambda: split.make_training_folders(settings)),
-        ("02 fine-tune", (lambda: finetune.fine_tune(settings)) if finetune_network else None),
-        ("03 features", lambda: features.extract_features(settings)),
-        ("04 cluster", lambda: stages.cluster(settings)),
-        ("evaluation", lambda: stages.evaluate(settings)),
-        ("visualize", lambda: stages.visualize(settings)),
-    ]
     seconds = {}
-    for name, step in steps:
-        if step is None:
+    for stage in STAGES:
+        if stage.name == "02" and not finetune_network:
             continue
         start = time.perf_counter()
-        step()
-        seconds[name] = time.perf_counter() - start
-        print(f"[{name}] {seconds[name]:.1f} s")
+        run_stage(stage.name, settings, force=force)
+        seconds[stage.name] = time.perf_counter() - start
+        print(f"[{stage.name}] {seconds[stage.name]:.1f} s")
     print("wall time per stage: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
     return seconds

@@ -23,6 +23,7 @@ class Settings:
     cache_dir: str = "cache"
     seed: int = 42
     preprocess: str = "grabcut"
+    save_masks: bool = False
     train_fraction: float = 0.5
     backbone: str = "efficientnet_lite0"
     image_size: int | None = None

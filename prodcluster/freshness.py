@@ -1,0 +1,175 @@
+"""Skip a stage whose inputs and settings have not changed; refuse inputs that are out of date.
+
+After a stage succeeds, its stamp (data/<DATASET>/stamps/<stage>.json) records fingerprints
+of its input files, of the settings that shape its outputs, and of its output files. Run
+again, the stage is skipped while all three still match, unless forced; a changed setting or
+input makes it redo its work, and its new outputs are then changed inputs for later stages.
+Before a stage runs, every earlier stage that wrote one of its inputs, directly or through
+other stages, is checked: if that stage's own input files changed after it ran, its outputs
+are stale and the run stops, naming the script to rerun, instead of silently building on
+them. (Settings are not part of that check: a later stage cannot know which command-line
+overrides an earlier one ran with.)
+
+Folders (photos, networks) are fingerprinted by each file's name, size and modification
+time, since reading ten thousand photos again would cost more than the check saves; single
+files by their content, so rewriting a file with the same bytes does not make later stages
+redo their work.
+"""
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .fileio import read_json, write_json
+from .settings import Settings
+
+MISSING = "missing"
+
+
+class StaleInputs(RuntimeError):
+    """An input was written by a stage whose own inputs or settings have changed since."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage as the freshness check sees it: what it reads, what it writes, what shapes it."""
+
+    name: str
+    script: str
+    run: Callable
+    inputs: Callable
+    outputs: Callable
+    fields: tuple = ()
+    forwards_force: bool = False
+
+    def stamp_path(self, settings):
+        return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
+
+    def fingerprint(self, settings):
+        return {"inputs": {_name(path, settings): fingerprint(path) for path in self.inputs(settings)},
+                "settings": _digest(json.dumps({name: getattr(settings, name) for name in self.fields},
+                                               sort_keys=True, default=str))}
+
+    def output_fingerprints(self, settings):
+        return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}
+
+
+def run_stage(stage, stages, settings, force=False, **options):
+    """Run `stage` unless it is up to date; return its result, or None when skipped."""
+    _check_upstream(stage, stages, settings)
+    current = stage.fingerprint(settings)
+    recorded = _read_stamp(stage, settings)
+    if not force and recorded and _matches(recorded, current) \
+            and recorded.get("outputs") == stage.output_fingerprints(settings):
+        print(f"{stage.name}: inputs and settings unchanged since its last run; skipped (--force reruns it)")
+        return None
+    if recorded and not _matches(recorded, current):
+        print(f"{stage.name}: {_describe_change(recorded, current)} changed since its last run; redoing it")
+    stage.stamp_path(settings).unlink(missing_ok=True)
+    for path in stage.outputs(settings):
+        _remove_leftovers(path)
+    result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
+    write_json(stage.stamp_path(settings), {**current, "outputs": stage.output_fingerprints(settings)})
+    return result
+
+
+def _check_upstream(stage, stages, settings, seen=None):
+    """Raise StaleInputs if a stage that wrote an input of `stage` (directly or not) is out of date."""
+    seen = set() if seen is None else seen
+    wanted = {_name(path, settings) for path in stage.inputs(settings)}
+    for producer in stages:
+        written = {_name(path, settings) for path in producer.outputs(settings)}
+        if producer.name in seen or producer is stage or not wanted & written:
+            continue
+        seen.add(producer.name)
+        recorded = _read_stamp(producer, settings)
+        if recorded:
+            current = {**producer.fingerprint(settings), "settings": recorded.get("settings")}
+            if not _matches(recorded, current):
+                raise StaleInputs(
+                    f"{', '.join(sorted(wanted & written))} (read by stage {stage.name}) "
+                    f"came from stage {producer.name}, whose {_describe_change(recorded, current)} changed "
+                    f"since: rerun {producer.script} first")
+        _check_upstream(producer, stages, settings, seen)
+
+
+def _matches(recorded, current):
+    return recorded.get("inputs") == current["inputs"] and recorded.get("settings") == current["settings"]
+
+
+def _describe_change(recorded, current):
+    changed = [name for name, value in current["inputs"].items()
+               if recorded.get("inputs", {}).get(name) != value]
+    if recorded.get("settings") != current["settings"]:
+        changed.append("settings")
+    return "inputs (" + ", ".join(changed) + ")" if changed else "inputs"
+
+
+def _name(path, settings):
+    """How a stamp names a path: relative to the work folder when inside it."""
+    path, root = Path(path).absolute(), Path(settings.root).absolute()
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _read_stamp(stage, settings):
+    path = stage.stamp_path(settings)
+    try:
+        return read_json(path) if path.is_file() else None
+    except ValueError:
+        return None
+
+
+def fingerprint(path):
+    """A short digest of a file's content, or of a folder's file names, sizes and times."""
+    path = Path(path)
+    if path.is_file():
+        return _file_digest(path)
+    if path.is_dir():
+        return _digest("\n".join(_listing(path)))
+    return MISSING
+
+
+def _listing(folder):
+    for directory, subfolders, files in os.walk(folder):
+        subfolders.sort()
+        for name in sorted(files):
+            full = Path(directory) / name
+            try:
+                info = full.stat()
+            except OSError:
+                yield f"{full.relative_to(folder)} unreadable"
+                continue
+            yield f"{full.relative_to(folder)} {info.st_size} {info.st_mtime_ns}"
+
+
+def _file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _remove_leftovers(path):
+    """Delete temporary files that a killed run of this stage left beside or inside `path`."""
+    path = Path(path)
+    pattern = ".*.tmp*"
+    candidates = path.rglob(pattern) if path.is_dir() else path.parent.glob(f".{path.name}.*.tmp*")
+    for leftover in list(candidates):
+        leftover.unlink(missing_ok=True)
+
+
+def settings_fields(*names):
+    """The named settings, checked at import time to exist."""
+    known = {field.name for field in dataclasses.fields(Settings)}
+    unknown = set(names) - known
+    if unknown:
+        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return names

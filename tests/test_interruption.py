@@ -1,0 +1,162 @@
+"""Interrupted and repeated runs: a stage killed mid-way finishes on rerun as if never stopped;
+an unchanged stage is skipped, a changed one redone, and stale inputs are refused."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import config
+from prodcluster import features, pipeline, stages
+from prodcluster.demo import make_demo
+from prodcluster.fileio import load_npy, read_json
+from prodcluster.freshness import StaleInputs
+from prodcluster.settings import Settings
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATASET = "killed"
+
+
+def script_settings(root, **changes):
+    """The settings a numbered script builds for `root`, as the subprocesses below see them."""
+    return Settings.from_config(config, dataset=DATASET, workers=1, **changes).replace(root=root)
+
+
+def start_script(root, *args):
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen([sys.executable, *args, "--dataset", DATASET], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(process, timeout=300):
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, err[-3000:]
+    return out
+
+
+def kill_when(process, ready, timeout=240):
+    """SIGKILL `process` once `ready()` holds; fail if it ended before that."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, "the stage ended before it could be interrupted: " + process.stderr.read()
+        assert time.monotonic() < deadline, "the stage never got under way"
+        time.sleep(0.05)
+    assert process.poll() is None, "the stage ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+def leftovers(folder):
+    return sorted(path.name for path in folder.rglob(".*.tmp*"))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A data set listed by stage 00, big enough that stages take seconds."""
+    root = tmp_path_factory.mktemp("photos")
+    make_demo(root / "raw_img" / DATASET, n_models=12, photos_per_model=10, seed=5)
+    pipeline.run_stage("00", script_settings(root))
+    return root
+
+
+def copy_root(source, target):
+    shutil.copytree(source, target, symlinks=True)
+    return target
+
+
+def test_killed_background_removal_resumes_to_identical_photos(photos, tmp_path):
+    reference = script_settings(copy_root(photos, tmp_path / "reference"))
+    stages.preprocess(reference)
+    killed = script_settings(copy_root(photos, tmp_path / "killed"))
+    process = start_script(killed.root, "01_img_preprocess.py", "--workers", "1")
+    kill_when(process, lambda: killed.img.is_dir() and len(list(killed.img.glob("*.jpg"))) >= 10)
+    done_before = len(list(killed.img.glob("*.jpg")))
+    assert done_before < 120
+    finish(start_script(killed.root, "01_img_preprocess.py", "--workers", "1"))
+    names = sorted(path.name for path in reference.img.glob("*.jpg"))
+    assert sorted(path.name for path in killed.img.glob("*.jpg")) == names and len(names) == 120
+    for name in names:
+        assert (killed.img / name).read_bytes() == (reference.img / name).read_bytes(), name
+    assert leftovers(killed.img) == []
+
+
+def test_killed_feature_extraction_reruns_to_identical_features(photos, tmp_path):
+    reference = script_settings(copy_root(photos, tmp_path / "reference"), batch_size=4)
+    stages.preprocess(reference)
+    killed = script_settings(copy_root(reference.root, tmp_path / "killed"), batch_size=4)
+    features.extract_features(reference)
+    process = start_script(killed.root, "03_extract_features.py", "--batch-size", "4")
+    kill_when(process, lambda: any(path.stat().st_size > 0 for path in killed.data.glob(".features.npy.*")))
+    assert not killed.data_file("features").exists() and leftovers(killed.data)
+    out = finish(start_script(killed.root, "03_extract_features.py", "--batch-size", "4"))
+    assert "120 x 1280 features" in out
+    np.testing.assert_array_equal(load_npy(killed.data_file("features")), load_npy(reference.data_file("features")))
+    assert killed.data_file("feature_files").read_text() == reference.data_file("feature_files").read_text()
+    assert leftovers(killed.data) == []
+
+
+SMALL = {"image_size": 64, "use_finetuned": False}
+
+
+@pytest.fixture(scope="module")
+def clustered_root(photos, tmp_path_factory):
+    """Stages 00 to 04 run once through the freshness check (plain backbone, small photos)."""
+    settings = script_settings(copy_root(photos, tmp_path_factory.mktemp("clustered") / "run"), **SMALL)
+    assert pipeline.run_stage("00", settings) is None  # listed by the `photos` fixture, copied with its stamp
+    for name in ("01", "03", "04"):
+        assert pipeline.run_stage(name, settings) is not None, name
+    return settings.root
+
+
+@pytest.fixture
+def clustered(clustered_root, tmp_path):
+    """A copy of the clustered run (times kept, so its stamps still hold)."""
+    return script_settings(copy_root(clustered_root, tmp_path / "run"), **SMALL)
+
+
+def test_unchanged_stage_is_skipped_and_force_reruns_it(clustered, capsys):
+    predictions = clustered.data_file("predictions")
+    written = predictions.stat().st_mtime_ns
+    assert pipeline.run_stage("04", clustered) is None
+    assert "skipped" in capsys.readouterr().out
+    assert predictions.stat().st_mtime_ns == written
+    assert pipeline.run_stage("04", clustered, force=True) is not None
+    assert predictions.stat().st_mtime_ns > written
+
+
+def test_changed_setting_redoes_the_stage(clustered, capsys):
+    result = pipeline.run_stage("04", clustered.replace(cluster_method="kmeans", cluster_k=3))
+    assert result is not None and result.k == 3
+    assert "settings" in capsys.readouterr().out
+    assert read_json(clustered.data_file("clustering"))["method"] == "kmeans"
+
+
+def test_deleted_output_redoes_the_stage(clustered):
+    clustered.data_file("labels_pred").unlink()
+    assert pipeline.run_stage("04", clustered) is not None
+    assert clustered.data_file("labels_pred").is_file()
+
+
+def test_changed_photo_makes_later_stages_stale_until_rerun(clustered):
+    photo = sorted(clustered.raw_img.glob("*.jpg"))[0]
+    cv2.imwrite(str(photo), cv2.flip(cv2.imread(str(photo)), 1))
+    with pytest.raises(StaleInputs, match="00_make_labels_true.py"):
+        pipeline.run_stage("04", clustered)
+    assert pipeline.run_stage("00", clustered) is not None
+    with pytest.raises(StaleInputs, match="01_img_preprocess.py"):
+        pipeline.run_stage("03", clustered)
+    for name in ("01", "03"):
+        assert pipeline.run_stage(name, clustered) is not None, name
+    assert pipeline.run_stage("04", clustered) is not None
+
+
+def test_temporary_files_of_a_killed_run_are_removed(clustered):
+    leftover = clustered.data / ".predictions.csv.abc123.tmp.csv"
+    leftover.write_text("half a file")
+    assert pipeline.run_stage("04", clustered, force=True) is not None
+    assert not leftover.exists()
