@@ -2,30 +2,101 @@
 import json
 
 import numpy as np
+import pytest
 
-from benchmarks import fashion_mnist
+from benchmarks import fashion_mnist, scenes
+from prodcluster.fileio import read_image
 from tests.test_fmnist_data import tiny_split, write_source
 
 KEYS = {"dataset", "method", "ari_all", "ari_unseen", "ari_seen", "nmi", "ami", "acc", "k_true", "k_pred",
         "recall_at_1_unseen", "stage_seconds", "images_per_second", "peak_rss_mb", "backbone", "image_size",
-        "preprocess", "cluster_method", "git_commit", "command", "machine", "k_criterion"}
+        "preprocess", "cluster_method", "git_commit", "command", "machine", "k_criterion", "test_count",
+        "seconds_per_photo_01", "mask_iou_mean", "mask_iou_p10"}
+METHODS = {"ours", "ours_no_finetune", "ours_true_k", "ours_no_finetune_true_k", "ours_kmeans_n70", "ours_hdbscan"}
+K_CRITERIA = {"ours_true_k": "given", "ours_no_finetune_true_k": "given", "ours_kmeans_n70": "N/70",
+              "ours_hdbscan": "hdbscan", "baseline": "N/70"}
+SCENE_TEST_COUNT = 40
 
 
-def test_tiny_harness_writes_every_record_and_the_table(tmp_path):
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
     rng = np.random.default_rng(0)
-    source = write_source(tmp_path / "source", tiny_split(12, rng), tiny_split(15, rng))
+    return write_source(tmp_path_factory.mktemp("source"), tiny_split(12, rng), tiny_split(15, rng))
+
+
+def harness_args(source, tmp_path, *extra):
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- results:start -->\nold\n<!-- results:end -->\ntail\n")
-    argv = ["--source", str(source), "--root", str(tmp_path / "work"), "--per-class", "12", "--epochs", "1",
-            "--image-size", "48", "--results", str(tmp_path / "results"), "--readme", str(readme)]
-    records = fashion_mnist.run(fashion_mnist.parse_args(argv), "test")
-    methods = {entry["method"] for entry in records}
-    assert methods == {"ours", "ours_no_finetune", "ours_true_k", "ours_no_finetune_true_k", "baseline"}
-    for path in (tmp_path / "results").glob("*.json"):
-        entry = json.loads(path.read_text())
+    return fashion_mnist.parse_args(
+        ["--source", str(source), "--root", str(tmp_path / "work"), "--per-class", "12", "--epochs", "1",
+         "--image-size", "48", "--results", str(tmp_path / "results"), "--readme", str(readme), *extra])
+
+
+def saved_records(tmp_path):
+    return [json.loads(path.read_text()) for path in sorted((tmp_path / "results").glob("*.json"))]
+
+
+def check_records(entries, dataset, k_true, test_count):
+    for entry in entries:
         assert KEYS <= set(entry), KEYS - set(entry)
-        assert entry["k_true"] == 10 and entry["dataset"] == "fmnist_test"
-    true_k = [e for e in records if e["method"] == "ours_true_k"][0]
-    assert true_k["k_pred"] == 10
-    text = readme.read_text()
+        assert entry["dataset"] == dataset and entry["k_true"] == k_true and entry["test_count"] == test_count
+        assert entry["seconds_per_photo_01"] > 0
+        assert entry["k_criterion"] == K_CRITERIA.get(entry["method"], "silhouette")
+    n70 = next(e for e in entries if e["method"] == "ours_kmeans_n70")
+    assert n70["k_pred"] == max(1, round(test_count / 70)) and n70["cluster_method"] == "kmeans"
+    assert next(e for e in entries if e["method"] == "ours_hdbscan")["cluster_method"] == "hdbscan"
+
+
+def test_tiny_plain_run_writes_every_record_and_the_table(source, tmp_path):
+    args = harness_args(source, tmp_path)
+    records = fashion_mnist.run(args, "test")
+    assert {entry["method"] for entry in records} == METHODS | {"baseline"}
+    entries = saved_records(tmp_path)
+    assert len(entries) == len(records)
+    check_records(entries, "fmnist_test", 10, 150)
+    assert all(e["preprocess"] == "none" and e["mask_iou_mean"] is None for e in entries)
+    assert next(e for e in records if e["method"] == "ours_true_k")["k_pred"] == 10
+    text = args.readme.read_text()
     assert "old" not in text and "| fmnist_test | ours |" in text and text.endswith("tail\n")
+    assert "| k by |" in text and "| s/photo 01 |" in text and "IoU" not in text  # no record has a mask IoU
+
+
+def test_tiny_scene_run_scores_stage_01_masks(source, tmp_path):
+    args = harness_args(source, tmp_path, "--protocol", "scene", "--per-class", "6", "--preprocess", "grabcut",
+                        "--test-count", str(SCENE_TEST_COUNT), "--skip-baseline", "--tag", "grabcut")
+    records = fashion_mnist.run(args, "test")
+    assert {entry["method"] for entry in records} == METHODS
+    entries = saved_records(tmp_path)
+    assert {path.name for path in (tmp_path / "results").iterdir()} == {
+        f"{scenes.SCENE_TEST_SET}__{method}__grabcut.json" for method in METHODS}
+    classes_in_subset = len(set(scenes.test_indices(150, SCENE_TEST_COUNT) % 10))  # tiny_split cycles 0..9
+    check_records(entries, scenes.SCENE_TEST_SET, classes_in_subset, SCENE_TEST_COUNT)
+    for entry in entries:
+        assert entry["preprocess"] == "grabcut"
+        assert 0 < entry["mask_iou_p10"] <= entry["mask_iou_mean"] <= 1
+    text = args.readme.read_text()
+    assert "| IoU mean | IoU p10 | s/photo 01 |" in text and f"| {scenes.SCENE_TEST_SET} | ours_hdbscan |" in text
+
+
+def test_stage_01_of_none_scores_the_item_share_and_grabcut_beats_it(source, tmp_path):
+    facts = {}
+    for method in ("none", "grabcut"):
+        args = harness_args(source, tmp_path, "--protocol", "scene", "--per-class", "2", "--preprocess", method,
+                            "--test-count", "12")
+        _, test, facts[method] = fashion_mnist.prepare(args, fashion_mnist.Timer())
+    true_masks = sorted(scenes.true_mask_folder(test.root, test.dataset).iterdir())
+    item_shares = [float((read_image(path)[..., 0] > 127).mean()) for path in true_masks]
+    assert len(true_masks) == facts["none"]["test_count"] == 12
+    assert facts["none"]["mask_iou_mean"] == pytest.approx(np.mean(item_shares), abs=1e-4)
+    assert facts["grabcut"]["mask_iou_mean"] > facts["none"]["mask_iou_mean"]
+
+
+@pytest.mark.parametrize("extra", [["--test-count", "5"], ["--protocol", "scene", "--test-count", "0"]])
+def test_test_count_needs_the_scene_protocol_and_a_positive_number(extra):
+    with pytest.raises(SystemExit):
+        fashion_mnist.parse_args(extra)
+
+
+def test_skipping_comparators_keeps_only_our_clusterings(settings):
+    assert set(fashion_mnist.finetuned_clusterings(settings, 10, comparators=False)) == {"ours", "ours_true_k"}
+    assert fashion_mnist.parse_args(["--skip-comparators"]).skip_comparators
