@@ -162,7 +162,7 @@ def stage01_facts(test, seconds, rejected, true_masks):
              "mask_iou_mean": None, "mask_iou_p10": None}
     if true_masks:
         done = sorted(set(listed) - set(rejected["file"]))
-        facts.update(background_eval.folder_mask_scores(test.data / "masks",
+        facts.update(background_eval.folder_mask_scores(test.masks,
                                                         scenes.true_mask_folder(test.root, test.dataset), done))
     return facts
 

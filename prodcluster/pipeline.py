@@ -15,7 +15,7 @@ def _data(*names):
 
 
 def _preprocess_outputs(settings):
-    return [settings.img] + ([settings.data / "masks"] if settings.save_masks else [])
+    return [settings.img] + ([settings.masks] if settings.save_masks else [])
 
 
 def _model_files(settings):

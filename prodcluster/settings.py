@@ -80,6 +80,11 @@ class Settings:
         return self.folder(self.data_dir)
 
     @property
+    def masks(self):
+        """Where stage 01 saves the foreground masks when asked to."""
+        return self.data / "masks"
+
+    @property
     def train_img(self):
         return self.folder(self.train_img_dir)
 

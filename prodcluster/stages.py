@@ -23,7 +23,7 @@ UNCLUSTERED = -1
 def preprocess(settings, save_masks=False, force=False):
     """Stage 01: background removal of every listed photo into img/<DATASET> (masks into data/<DATASET>/masks)."""
     files = load_image_list(settings)
-    mask_dir = settings.data / "masks" if save_masks or settings.save_masks else None
+    mask_dir = settings.masks if save_masks or settings.save_masks else None
     rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
                                             workers=settings.workers, mask_dir=mask_dir,
                                             max_pixels=settings.max_image_pixels, force=force)
