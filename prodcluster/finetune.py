@@ -72,7 +72,6 @@ COSFACE_SCALE = 16.0
 COSFACE_MARGIN = 0.2
 HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs many positives
 DROPOUT = 0.2
-SAVED_FILES = ("finetuned.keras", "classes.json", "history.csv", "learning_curve.png")
 
 
 def augmentation(seed):

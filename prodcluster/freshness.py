@@ -17,6 +17,7 @@ redo their work.
 """
 import dataclasses
 import hashlib
+import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -39,11 +40,15 @@ class Stage:
 
     name: str
     script: str
-    run: Callable
+    function: str  # "package.module:function", imported when the stage runs
     inputs: Callable
     outputs: Callable
     fields: tuple = ()
     forwards_force: bool = False
+
+    def run(self, settings, **options):
+        module, function = self.function.split(":")
+        return getattr(importlib.import_module(module), function)(settings, **options)
 
     def stamp_path(self, settings):
         return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"

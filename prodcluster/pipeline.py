@@ -2,12 +2,15 @@
 
 Every numbered script runs its stage through `run_stage`, so a stage whose inputs and
 settings are unchanged is skipped, and one whose inputs are out of date stops (see
-freshness.py). `run_all` runs them all in order and times them.
+freshness.py). `run_all` runs them all in order and times them. Each stage's code is named,
+not imported, here: stage 01's worker processes import the script that started them, and
+should not load TensorFlow for nothing.
 """
 import time
 
-from . import demo, features, finetune, labels, split, stages
+from . import demo
 from .freshness import Stage, run_stage as _run_fresh, settings_fields
+from .settings import MODEL_FILES
 
 
 def _data(*names):
@@ -19,7 +22,7 @@ def _preprocess_outputs(settings):
 
 
 def _model_files(settings):
-    return [settings.models / name for name in finetune.SAVED_FILES]
+    return [settings.models / name for name in MODEL_FILES]
 
 
 def _feature_inputs(settings):
@@ -44,32 +47,32 @@ def _visualize_inputs(settings):
 
 
 STAGES = (
-    Stage("00", "00_make_labels_true.py", labels.make_labels,
+    Stage("00", "00_make_labels_true.py", "prodcluster.labels:make_labels",
           inputs=lambda s: [s.raw_img], outputs=_data("labels", "image_list", "labels_true"),
           fields=settings_fields("img_ext")),
-    Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True,
+    Stage("01", "01_img_preprocess.py", "prodcluster.stages:preprocess", forwards_force=True,
           inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs,
           fields=settings_fields("preprocess", "max_image_pixels", "save_masks")),
-    Stage("split", "make_training_image_folders.py", split.make_training_folders,
+    Stage("split", "make_training_image_folders.py", "prodcluster.split:make_training_folders",
           inputs=_data("labels"), outputs=lambda s: _data("split")(s) + [s.train_img],
           fields=settings_fields("train_fraction", "seed")),
-    Stage("02", "02_feature_network_fine_tuning.py", finetune.fine_tune,
+    Stage("02", "02_feature_network_fine_tuning.py", "prodcluster.finetune:fine_tune",
           inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files,
           fields=settings_fields("backbone", "image_size", "backbone_weights", "batch_size", "epochs",
                                  "learning_rate", "validation_fraction", "head_epochs", "augmented_views",
                                  "embedding_loss", "embedding_dim", "finetune_blocks", "finetune_learning_rate",
                                  "early_stopping_patience", "max_image_pixels", "seed")),
-    Stage("03", "03_extract_features.py", features.extract_features,
+    Stage("03", "03_extract_features.py", "prodcluster.features:extract_features",
           inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info"),
           fields=settings_fields("backbone", "image_size", "backbone_weights", "feature_layer", "use_finetuned",
                                  "finetuned_from", "max_image_pixels")),
-    Stage("04", "04_cluster_som.py", stages.cluster,
+    Stage("04", "04_cluster_som.py", "prodcluster.stages:cluster",
           inputs=_data("features", "feature_files", "image_list"), outputs=_cluster_outputs,
           fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
                                  "som_iterations_per_image", "seed")),
-    Stage("evaluation", "evaluation.py", stages.evaluate,
+    Stage("evaluation", "evaluation.py", "prodcluster.stages:evaluate",
           inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from")),
-    Stage("visualize", "visualize.py", stages.visualize,
+    Stage("visualize", "visualize.py", "prodcluster.stages:visualize",
           inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}

@@ -114,6 +114,7 @@ class Settings:
         return self.data / FILES[name]
 
 
+MODEL_FILES = ("finetuned.keras", "classes.json", "history.csv", "learning_curve.png")  # stage 02 writes these
 FILES = {
     "image_list": "images.txt",
     "labels": "labels.csv",
