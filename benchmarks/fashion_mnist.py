@@ -16,11 +16,8 @@ fine-tuned features are clustered by KMeans at the baseline's k = N/70 and by HD
 `k_criterion` says how each record's k was set.
 """
 import argparse
-import os
-import platform
 import resource
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +28,7 @@ sys.path.insert(0, str(REPO))
 
 import config  # noqa: E402
 from benchmarks import background_eval, fmnist_data, results_table, scenes  # noqa: E402
+from benchmarks.run_facts import git_commit, machine  # noqa: E402
 from original_src import baseline  # noqa: E402
 from prodcluster import background, features, finetune, labels, split, stages  # noqa: E402
 from prodcluster.fileio import write_json  # noqa: E402
@@ -191,25 +189,7 @@ def _score(scores, part, key):
 def _run_facts(timer, command):
     return {"stage_seconds": dict(timer.seconds), "images_per_second": dict(timer.rates),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "git_commit": _git_commit(), "command": command, "machine": machine()}
-
-
-def machine():
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
-
-
-def _git_commit():
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+            "git_commit": git_commit(), "command": command, "machine": machine()}
 
 
 def cluster_and_record(settings, timer, method, command, facts):

@@ -5,7 +5,7 @@ The stage-01 columns (mask IoU, seconds per photo) appear only when some record 
 import json
 from pathlib import Path
 
-from prodcluster.fileio import write_text
+from benchmarks.run_facts import replace_block
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 COLUMNS = [("dataset", "data set"), ("method", "method"), ("backbone", "backbone"), ("image_size", "px"),
@@ -43,9 +43,4 @@ def _cell(value, decimals=3):
 
 def update_readme(readme, folder):
     """Replace the text between the results markers of `readme` with a fresh table."""
-    text = Path(readme).read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise ValueError(f"{readme} lacks the markers {START} ... {END}")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    write_text(readme, f"{head}{START}\n{markdown(load_records(folder))}\n{END}{tail}")
+    replace_block(readme, START, END, markdown(load_records(folder)))

@@ -31,7 +31,7 @@ from sklearn.datasets import load_sample_images
 
 import config
 from benchmarks import fmnist_data
-from benchmarks.fmnist_data import DEFAULT_SOURCE, REPO_ROOT, PhotoSet
+from benchmarks.fmnist_data import DEFAULT_SOURCE, REPO_ROOT
 from prodcluster.fileio import save_image
 
 SCENE_KNOWN_SET = "fmnist_scene_known"

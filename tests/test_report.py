@@ -11,7 +11,6 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from prodcluster import labels, report, split, stages

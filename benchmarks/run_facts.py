@@ -1,0 +1,42 @@
+"""Facts every benchmark record carries (commit, machine), and the README block it rewrites.
+
+Kept free of TensorFlow, so light benchmark processes can import it.
+"""
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+from prodcluster.fileio import write_text
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def machine():
+    """CPU model, core count and Python version of this machine."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def git_commit():
+    """The short commit hash of the checkout, or None outside git."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def replace_block(path, start, end, text):
+    """Replace what lies between the markers `start` and `end` of the file at `path` with `text`."""
+    content = Path(path).read_text(encoding="utf-8")
+    if start not in content or end not in content:
+        raise ValueError(f"{path} lacks the markers {start} ... {end}")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    write_text(path, f"{head}{start}\n{text}\n{end}{tail}")
