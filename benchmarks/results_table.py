@@ -1,6 +1,7 @@
-"""Rebuild the README's results table from the JSON records in benchmarks/results/.
+"""Rebuild the README's results tables from the JSON records in benchmarks/results/.
 
-The stage-01 columns (mask IoU, seconds per photo) appear only when some record has a value.
+One table per data set; a column that no record of the data set fills (the stage-01 mask
+IoU outside the scene protocol, "ARI seen" where every model is unseen) is left out.
 """
 import json
 from pathlib import Path
@@ -8,11 +9,11 @@ from pathlib import Path
 from benchmarks.run_facts import replace_block
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-COLUMNS = [("dataset", "data set"), ("method", "method"), ("backbone", "backbone"), ("image_size", "px"),
+COLUMNS = [("method", "method"), ("backbone", "backbone"), ("image_size", "px"),
            ("preprocess", "01"), ("cluster_method", "clustering"), ("k_true", "k true"), ("k_pred", "k pred"),
            ("k_criterion", "k by"), ("ari_all", "ARI all"), ("ari_unseen", "ARI unseen"), ("ari_seen", "ARI seen"),
-           ("nmi", "NMI"), ("acc", "acc"), ("recall_at_1_unseen", "R@1 unseen")]
-OPTIONAL_COLUMNS = [("mask_iou_mean", "IoU mean"), ("mask_iou_p10", "IoU p10"), ("seconds_per_photo_01", "s/photo 01")]
+           ("nmi", "NMI"), ("acc", "acc"), ("recall_at_1_unseen", "R@1 unseen"), ("mask_iou_mean", "IoU mean"),
+           ("mask_iou_p10", "IoU p10"), ("seconds_per_photo_01", "s/photo 01")]
 DECIMALS = {"seconds_per_photo_01": 4}
 
 
@@ -21,16 +22,21 @@ def load_records(folder):
 
 
 def markdown(records):
-    columns = COLUMNS + [(key, title) for key, title in OPTIONAL_COLUMNS
-                         if any(entry.get(key) is not None for entry in records)]
-    lines = ["| " + " | ".join(title for _, title in columns) + " |",
-             "|" + "---|" * len(columns)]
-    for entry in sorted(records, key=lambda e: (e["dataset"], e.get("command", ""), e["method"])):
-        lines.append("| " + " | ".join(_cell(entry.get(key), DECIMALS.get(key, 3)) for key, _ in columns) + " |")
+    lines = []
+    for dataset in sorted({entry["dataset"] for entry in records}):
+        lines += [f"**{dataset}**", "", *_table([entry for entry in records if entry["dataset"] == dataset]), ""]
     commands = sorted({entry["command"] for entry in records if entry.get("command")})
     machines = sorted({f"{e['machine']['cpu']}, {e['machine']['cores']} cores" for e in records if e.get("machine")})
-    lines += ["", "Produced by:", "", "```bash", *commands, "```", "", "Machine: " + "; ".join(machines)]
+    lines += ["Produced by:", "", "```bash", *commands, "```", "", "Machine: " + "; ".join(machines)]
     return "\n".join(lines)
+
+
+def _table(records):
+    columns = [(key, title) for key, title in COLUMNS if any(entry.get(key) is not None for entry in records)]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
+    for entry in sorted(records, key=lambda e: (e.get("preprocess", ""), e.get("command", ""), e["method"])):
+        lines.append("| " + " | ".join(_cell(entry.get(key), DECIMALS.get(key, 3)) for key, _ in columns) + " |")
+    return lines
 
 
 def _cell(value, decimals=3):

@@ -57,7 +57,7 @@ def test_tiny_plain_run_writes_every_record_and_the_table(source, tmp_path):
     assert all(e["preprocess"] == "none" and e["mask_iou_mean"] is None for e in entries)
     assert next(e for e in records if e["method"] == "ours_true_k")["k_pred"] == 10
     text = args.readme.read_text()
-    assert "old" not in text and "| fmnist_test | ours |" in text and text.endswith("tail\n")
+    assert "old" not in text and "**fmnist_test**" in text and "\n| ours |" in text and text.endswith("tail\n")
     assert "| k by |" in text and "| s/photo 01 |" in text and "IoU" not in text  # no record has a mask IoU
 
 
@@ -75,7 +75,7 @@ def test_tiny_scene_run_scores_stage_01_masks(source, tmp_path):
         assert entry["preprocess"] == "grabcut"
         assert 0 < entry["mask_iou_p10"] <= entry["mask_iou_mean"] <= 1
     text = args.readme.read_text()
-    assert "| IoU mean | IoU p10 | s/photo 01 |" in text and f"| {scenes.SCENE_TEST_SET} | ours_hdbscan |" in text
+    assert "| IoU mean | IoU p10 | s/photo 01 |" in text and f"**{scenes.SCENE_TEST_SET}**" in text and "\n| ours_hdbscan |" in text
 
 
 def test_stage_01_of_none_scores_the_item_share_and_grabcut_beats_it(source, tmp_path):
