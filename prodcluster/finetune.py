@@ -293,7 +293,7 @@ def _train_head(nets, paths, targets, held_out, settings):
     nets.head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=nets.loss)
     history = nets.head.fit(train_x, train_y, validation_data=validation, epochs=settings.head_epochs,
                             batch_size=HEAD_BATCH_SIZE, shuffle=True, verbose=0,
-                            callbacks=_callbacks(validation, settings))
+                            callbacks=_callbacks(validation, settings, "02 head"))
     return _history_frame(history, "head")
 
 
@@ -305,22 +305,50 @@ def _train_top_blocks(nets, paths, targets, held_out, settings):
     validation = PhotoBatches(paths[held_out], targets[held_out], settings) if held_out.any() else None
     nets.trainer.compile(optimizer=keras.optimizers.Adam(settings.finetune_learning_rate), loss=nets.loss)
     history = nets.trainer.fit(train, validation_data=validation, epochs=settings.epochs, verbose=0,
-                               callbacks=_callbacks(validation, settings))
+                               callbacks=_callbacks(validation, settings, "02 top blocks", per_batch=True))
     return _history_frame(history, "top_blocks")
 
 
-class EpochSeconds(keras.callbacks.Callback):
-    """Adds each epoch's wall time (training and validation) to the history as `seconds`."""
+class TrainingProgress(keras.callbacks.Callback):
+    """Adds each epoch's wall time (training and validation) to the history as `seconds`, and shows progress.
+
+    The bar counts epochs, or with `per_batch` the batches of each epoch (for epochs of minutes).
+    """
+
+    def __init__(self, desc, per_batch=False):
+        super().__init__()
+        self.desc, self.per_batch, self.bar = desc, per_batch, None
+
+    def on_train_begin(self, logs=None):
+        if not self.per_batch:
+            self.bar = tqdm(total=self.params["epochs"], desc=self.desc, unit="epoch")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
+        if self.per_batch:
+            self.bar = tqdm(total=self.params["steps"], desc=f"{self.desc} epoch {epoch + 1}/{self.params['epochs']}",
+                            unit="batch")
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per_batch:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{logs['loss']:.3f}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = time.perf_counter() - self.start
+        if self.per_batch:
+            self.bar.close()
+        else:
+            self.bar.update(1)
+            self.bar.set_postfix({key: f"{value:.3f}" for key, value in logs.items() if key.endswith("loss")})
+
+    def on_train_end(self, logs=None):
+        if not self.per_batch:
+            self.bar.close()
 
 
-def _callbacks(validation, settings):
-    return [EpochSeconds(), _early_stopping(validation, settings)]
+def _callbacks(validation, settings, desc, per_batch=False):
+    return [TrainingProgress(desc, per_batch), _early_stopping(validation, settings)]
 
 
 def _early_stopping(validation, settings):

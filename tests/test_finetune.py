@@ -91,7 +91,7 @@ def test_saved_network_reloads_with_identical_features(nets, tmp_path, settings)
         finetune.load_feature_extractor(settings.finetuned_model, "classes")
 
 
-def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings):
+def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsys):
     settings = settings.replace(head_epochs=2, epochs=1, augmented_views=2, finetune_blocks=1, embedding_dim=8)
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
     labels.make_labels(settings)
@@ -103,6 +103,9 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings):
     assert {"epoch", "loss", "val_loss", "seconds"} <= set(history.columns)
     assert (settings.models / "learning_curve.png").stat().st_size > 1000
     assert settings.finetuned_model.is_file()
+    shown = capsys.readouterr().err
+    assert "02 head: 100%" in shown and "2/2" in shown
+    assert "02 top blocks epoch 1/1: 100%" in shown
 
 
 def test_bad_loss_name_is_refused(settings):
