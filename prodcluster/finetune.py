@@ -206,6 +206,17 @@ def validation_mask(targets, fraction, seed):
     return mask
 
 
+def training_and_validation_rows(targets, fraction, seed):
+    """(training rows, validation rows) of the photos, the validation rows in a seeded mixed order.
+
+    A contrastive loss compares the photos of one batch: batches cut from photos sorted by model
+    would hold one model each, their loss would be the same whatever the network learnt, and early
+    stopping would follow noise.
+    """
+    held_out = validation_mask(targets, fraction, seed)
+    return np.flatnonzero(~held_out), np.random.default_rng(seed).permutation(np.flatnonzero(held_out))
+
+
 def cached_backbone_outputs(backbone, augment, paths, settings, views):
     """Backbone outputs of `views` augmented copies of every photo (the first copy unaugmented)."""
     outputs = np.zeros((views, len(paths), backbone.output_shape[-1]), np.float32)
@@ -252,10 +263,10 @@ def fine_tune(settings):
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
     nets = Networks(backbone, len(classes), settings.embedding_loss, settings.embedding_dim, settings.seed)
-    held_out = validation_mask(targets, settings.validation_fraction, settings.seed)
-    histories = [_train_head(nets, paths, targets, held_out, settings)]
+    rows = training_and_validation_rows(targets, settings.validation_fraction, settings.seed)
+    histories = [_train_head(nets, paths, targets, rows, settings)]
     if settings.finetune_blocks and settings.epochs:
-        histories.append(_train_top_blocks(nets, paths, targets, held_out, settings))
+        histories.append(_train_top_blocks(nets, paths, targets, rows, settings))
     frame = pd.concat(histories, ignore_index=True)
     save_model(nets.network, settings)
     write_json(settings.models / "classes.json", {
@@ -282,14 +293,15 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _train_head(nets, paths, targets, held_out, settings):
+def _train_head(nets, paths, targets, rows, settings):
     """Phase 1 on cached backbone outputs of augmented views."""
     freeze_backbone(nets.backbone)
     views = settings.augmented_views
     outputs = cached_backbone_outputs(nets.backbone, nets.network.get_layer("augmentation"), paths, settings, views)
-    train_x = outputs[:, ~held_out].reshape(-1, outputs.shape[-1])
-    train_y = np.tile(targets[~held_out], views)
-    validation = (outputs[0, held_out], targets[held_out]) if held_out.any() else None
+    train_rows, validation_rows = rows
+    train_x = outputs[:, train_rows].reshape(-1, outputs.shape[-1])
+    train_y = np.tile(targets[train_rows], views)
+    validation = (outputs[0, validation_rows], targets[validation_rows]) if len(validation_rows) else None
     nets.head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=nets.loss)
     history = nets.head.fit(train_x, train_y, validation_data=validation, epochs=settings.head_epochs,
                             batch_size=HEAD_BATCH_SIZE, shuffle=True, verbose=0,
@@ -297,12 +309,15 @@ def _train_head(nets, paths, targets, held_out, settings):
     return _history_frame(history, "head")
 
 
-def _train_top_blocks(nets, paths, targets, held_out, settings):
+def _train_top_blocks(nets, paths, targets, rows, settings):
     """Phase 2 on photos augmented on the fly, top blocks unfrozen at a low learning rate."""
     unfreeze_top_blocks(nets.backbone, settings.backbone, settings.finetune_blocks)
     paths = np.array(paths, dtype=object)
-    train = PhotoBatches(paths[~held_out], targets[~held_out], settings, shuffle_seed=settings.seed)
-    validation = PhotoBatches(paths[held_out], targets[held_out], settings) if held_out.any() else None
+    train_rows, validation_rows = rows
+    train = PhotoBatches(paths[train_rows], targets[train_rows], settings, shuffle_seed=settings.seed)
+    validation = None
+    if len(validation_rows):
+        validation = PhotoBatches(paths[validation_rows], targets[validation_rows], settings)
     nets.trainer.compile(optimizer=keras.optimizers.Adam(settings.finetune_learning_rate), loss=nets.loss)
     history = nets.trainer.fit(train, validation_data=validation, epochs=settings.epochs, verbose=0,
                                callbacks=_callbacks(validation, settings, "02 top blocks", per_batch=True))

@@ -111,3 +111,14 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
 def test_bad_loss_name_is_refused(settings):
     with pytest.raises(ValueError, match="embedding_loss must be one of supcon, cosface"):
         finetune.fine_tune(settings.replace(embedding_loss="triplet"))
+
+
+def test_validation_holds_out_a_share_of_every_model_in_mixed_order():
+    targets = np.repeat(np.arange(4), 10)
+    train, validation = finetune.training_and_validation_rows(targets, 0.2, seed=0)
+    assert sorted(np.concatenate([train, validation])) == list(range(40))
+    assert np.bincount(targets[validation]).tolist() == [2, 2, 2, 2]
+    # A contrastive loss needs several models per batch; sorted rows would give batches of one.
+    assert len(set(targets[validation[:4]])) > 1
+    again = finetune.training_and_validation_rows(targets, 0.2, seed=0)
+    assert np.array_equal(again[1], validation)
