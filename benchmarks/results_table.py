@@ -18,7 +18,9 @@ DECIMALS = {"seconds_per_photo_01": 4}
 
 
 def load_records(folder):
-    return [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    """The clustering records of `folder`; other summaries kept beside them (speed.json) have no data set."""
+    records = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    return [record for record in records if "dataset" in record]
 
 
 def markdown(records):

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import fashion_mnist, scenes
+from benchmarks import fashion_mnist, results_table, scenes
 from prodcluster.fileio import read_image
 from tests.test_fmnist_data import tiny_split, write_source
 
@@ -89,6 +89,14 @@ def test_stage_01_of_none_scores_the_item_share_and_grabcut_beats_it(source, tmp
     assert len(true_masks) == facts["none"]["test_count"] == 12
     assert facts["none"]["mask_iou_mean"] == pytest.approx(np.mean(item_shares), abs=1e-4)
     assert facts["grabcut"]["mask_iou_mean"] > facts["none"]["mask_iou_mean"]
+
+
+def test_results_table_reads_clustering_records_beside_the_speed_summary(tmp_path):
+    record = {"dataset": "fmnist_test", "method": "ours", "ari_all": 0.5, "command": "python -m x"}
+    (tmp_path / "fmnist_test__ours.json").write_text(json.dumps(record))
+    (tmp_path / "speed.json").write_text(json.dumps({"peak_gflops": 200.0}))
+    assert results_table.load_records(tmp_path) == [record]
+    assert "| ours | 0.500 |" in results_table.markdown(results_table.load_records(tmp_path))
 
 
 @pytest.mark.parametrize("extra", [["--test-count", "5"], ["--protocol", "scene", "--test-count", "0"]])
