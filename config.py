@@ -68,7 +68,7 @@ FEATURE_LAYER = "combined"  # stage 03 reads this layer: "combined" (backbone + 
 CLUSTER_METHOD = "som"
 CLUSTER_K = None  # a fixed number of clusters (not for som_nodes/hdbscan); None: predicted,
 # or N / 70 for kmeans as in the organisers' baseline
-K_CRITERION = "silhouette"  # how "som" and "agglomerative" choose the number of clusters
+K_CRITERION = "silhouette+modularity"  # how "som" and "agglomerative" choose k; "+": the largest k wins
 SOM_SIGMA = 1.0
 SOM_LEARNING_RATE = 0.5
 SOM_ITERATIONS_PER_IMAGE = 10

@@ -44,7 +44,7 @@ class Settings:
     feature_layer: str = "combined"
     cluster_method: str = "som"
     cluster_k: int | None = None
-    k_criterion: str = "silhouette"
+    k_criterion: str = "silhouette+modularity"
     som_sigma: float = 1.0
     som_learning_rate: float = 0.5
     som_iterations_per_image: int = 10
