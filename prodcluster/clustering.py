@@ -2,43 +2,44 @@
 
 The default method ("som") follows Vesanto & Alhoniemi (2000): a Self-Organising Map
 (MiniSom, 5*sqrt(N) nodes, PCA-initialised) condenses the images into prototype
-vectors, the prototypes are clustered hierarchically (Ward linkage), and the hierarchy
-is cut where an internal criterion computed on the images themselves is best. Every
-image takes the cluster of its best-matching node, so k comes from the data, not from
-the size of the grid. Choices measured on synthetic blobs (benchmarks/cluster_synthetic.py:
-10 groups of 1,000, 150 groups of 10-70, 24 groups of 10; separated and overlapping) and
-on EfficientNet-Lite0 features of Fashion-MNIST test (10 x 1,000), of 75 Fashion-MNIST
-items x 10 renders, and of the 24-model demo:
+vectors, the prototypes are clustered hierarchically (Ward), and the hierarchy is cut
+where an internal criterion computed on the images themselves is best, so k comes from
+the data, not from the size of the grid. The cut's clusters then seed KMeans on the full
+vectors, which settles images the map placed near a border. Choices measured on
+synthetic blobs (benchmarks/cluster_synthetic.py: 10 groups of 1,000, 150 groups of
+10-70, 24 groups of 10; separated and overlapping) and on EfficientNet-Lite0 features of
+Fashion-MNIST test (10 x 1,000; ImageNet and fine-tuned), of 75 Fashion-MNIST items x 10
+renders, and of the 24-model demo:
 
+- Ward weighs each node by the images it holds (the merge cost is the rise of the
+  images' within-cluster sum of squares), and image-free nodes, which the map stretches
+  between groups, join the nearest node that holds images. Unweighted Ward over all
+  nodes chose k 28 for the demo (ARI 0.965), 68 for the 75 items (0.870) and 10 and 10 on
+  Fashion-MNIST (0.427, 0.579); weighted: 26 (0.977), 68 (0.882), 11 and 10 (0.486,
+  0.582). The KMeans step then gives 0.977, 0.891, 0.519 and 0.627. Average linkage:
+  28 (0.965), 78 (0.907), 14 (0.497) and 23 (0.514). On synthetic blobs the default
+  chooses 10, 145 and 24 (separated; ARI 0.99-1.00) and 10, 140 and 26 (overlapping; ARI
+  1.000, 0.932, 0.849); unweighted Ward without KMeans chose 10, 151, 24 and 10, 163, 27.
 - Criterion (default "silhouette+modularity"): each of the two picks a k and the larger
   wins, since each undercounts in a regime where the other does not. The mean cosine
   silhouette on a seeded sample is the only single criterion that recovered k in every
   synthetic regime and kept the 75 real items near 75, but on real features of a few
   large groups it prefers the coarsest split (Fashion-MNIST: 7 groups on ImageNet
-  features, 3 on fine-tuned ones). Modularity of the sample's 10-nearest-neighbour graph at
-  resolution 1.5 chose 10 on both, but merges small groups (17-27 for the 24-model demo
-  and the 75 items), where the silhouette's larger k wins. Together: Fashion-MNIST 10 and
-  10 (ARI 0.427 and 0.579, against 0.475 and 0.224 for the silhouette alone), the demo and
-  the 75 items unchanged, every synthetic case unchanged. At resolution 1.0 modularity chose
-  7 and 8 on Fashion-MNIST, at 2.0 11 and 13; with 5 neighbours 9-15 and 8-13.
-  Its variant on the sample's 24 leading principal components scaled to unit variance
-  ("whitened_silhouette", an option) chose 11 (ImageNet
-  features) and 14 (fine-tuned) on Fashion-MNIST, 83 for the 75 items and 25-27 for the
-  demo. With 16-24 components Fashion-MNIST gave 11; 28 gave 14, and 12 merged the 75
-  items into 12. On synthetic blobs it chose 10 and 24-26 but 2 for the 150 groups (also
-  with 64 or 128 components), which rules it out as the default for a task of about 150
-  models. The plain cosine silhouette prefers coarse splits on real features (7
-  and 2 on Fashion-MNIST); on synthetic blobs it chose 10, 144-153 and 24-27 for true k
-  of 10, 150 and 24. Calinski-Harabasz chose 2 almost everywhere, Davies-Bouldin 2-3 or up to 300
-  for few large groups and over-split many small ones, and the eigengap of a kNN graph
-  was exact on separated blobs but chose 7 and 17 on Fashion-MNIST and 2 and 15 for
-  overlapping 150 and 24 blobs. Modularity of the partition on a kNN graph found about
-  10 large groups but merged small ones into 12-30.
+  features, 3 on fine-tuned ones, ARI 0.475 and 0.218). Modularity of the sample's
+  10-nearest-neighbour graph at resolution 1.5 chose about 10 there but merges small
+  groups (17-27 for the 24-model demo and the 75 items), where the silhouette's larger k
+  wins. On the unweighted hierarchy modularity chose 7 and 8 on Fashion-MNIST at
+  resolution 1.0 and 11 and 13 at 2.0; with 5 neighbours 9-15 and 8-13.
+- Measured on the unweighted hierarchy: the silhouette on the sample's 24 leading
+  principal components scaled to unit variance ("whitened_silhouette", an option) chose
+  11 and 14 on Fashion-MNIST, 83 for the 75 items and 25-27 for the demo, but 2 for 150
+  synthetic groups (also with 64 or 128 components). Calinski-Harabasz chose 2 almost
+  everywhere, Davies-Bouldin 2-3 or up to 300 for few large groups and over-split many
+  small ones, and the eigengap of a kNN graph was exact on separated blobs but chose 7
+  and 17 on Fashion-MNIST and 2 and 15 for overlapping 150 and 24 blobs.
 - The map trains on N/4 principal components (16 to 256): few components denoise small
   sets, many groups need more of them, and 256 instead of 2,048 dimensions makes the
   map about 30 times faster. Criteria always use the full vectors.
-- Ward without the grid connectivity constraint: with it the mean ARI over 12 cases fell
-  from 0.960 to 0.940 and k missed by 8% instead of 4%; average linkage was worse.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid
 sized round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given),
@@ -55,7 +56,6 @@ from minisom import MiniSom
 from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import HDBSCAN, KMeans, linkage_tree, ward_tree
 from sklearn.decomposition import PCA
-from sklearn.feature_extraction.image import grid_to_graph
 from sklearn.metrics import (
     calinski_harabasz_score,
     davies_bouldin_score,
@@ -93,8 +93,8 @@ SOM_DEFAULTS = {
     **_SOM_TRAINING,
     "nodes_per_sqrt_n": 5.0,  # MiniSom's rule of thumb: 5 * sqrt(N) nodes
     "max_nodes": 1000,
-    "linkage": "ward",
-    "connectivity": False,  # True: only neighbouring grid nodes merge
+    "linkage": "ward",  # over the nodes, weighted by the images each holds; or "average"
+    "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     **_K_CHOICE,
 }
 SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
@@ -108,9 +108,10 @@ class ClusterResult:
     """One clustering of N images.
 
     labels: cluster of each image, 0..k-1 from the largest cluster down. k_criterion: how
-    k was set ("silhouette", "given", ...); criterion_curve: {k: criterion value} over the
-    candidates. som_weights (rows x cols x D, in feature space) and node_labels (cluster
-    of each node; nodes of image-free groups get numbers from k up) exist for map methods.
+    k was set (the deciding criterion, "given", ...); criterion_curve: {k: value} of that
+    criterion over the candidates. som_weights (rows x cols x D, in feature space) and
+    node_labels exist for map methods: the cluster of each node (for "som", that of the
+    nearest cluster centre; for "som_nodes", nodes without images get numbers from k up).
     settings: every option used, plus what was derived (grid, iterations, PCA size, seed).
     """
 
@@ -183,7 +184,7 @@ def _cluster_som(data, seed, k, settings):
     som, settings["iterations"] = _trained_som(reduced, rows, cols, seed, settings)
     weights = som.get_weights().reshape(rows * cols, -1)
     bmu = pairwise_distances_argmin(reduced, weights)
-    partitions = _image_partitions(_node_hierarchy_cuts(weights, rows, cols, settings), bmu)
+    partitions = _node_hierarchy_cuts(weights, np.bincount(bmu, minlength=len(weights)), settings["linkage"])
     if k is None:
         sample = _sample_indices(len(data), settings["sample_size"], seed)
         sample_labels = {count: node_labels[bmu[sample]] for count, node_labels in partitions.items()}
@@ -191,8 +192,14 @@ def _cluster_som(data, seed, k, settings):
     elif k in partitions:
         curve, criterion = None, "given"
     else:
-        raise ValueError(f"the map's {rows * cols} nodes cannot give {k} clusters of images; raise max_nodes")
-    node_labels, labels = _numbered_by_size(partitions[k], bmu)
+        raise ValueError(f"the map's {len(partitions)} nodes holding images cannot give {k} clusters; raise max_nodes")
+    som_weights = _in_feature_space(som.get_weights(), pca)
+    node_labels = partitions[k]
+    labels = node_labels[bmu]
+    if settings["refine"]:
+        labels, centres = _refined(data, labels, seed)
+        node_labels = pairwise_distances_argmin(som_weights.reshape(rows * cols, -1), centres)
+    labels, node_labels = _numbered_by_size(labels, node_labels)
     settings.update(grid=[rows, cols], pca_components=None if pca is None else pca.n_components_)
     return ClusterResult(
         labels=labels,
@@ -200,7 +207,7 @@ def _cluster_som(data, seed, k, settings):
         method="som",
         k_criterion=criterion,
         criterion_curve=curve,
-        som_weights=_in_feature_space(som.get_weights(), pca),
+        som_weights=som_weights,
         node_labels=node_labels.reshape(rows, cols),
         settings=settings,
     )
@@ -244,16 +251,66 @@ def _trained_som(data, rows, cols, seed, settings):
     return som, iterations
 
 
-def _node_hierarchy_cuts(weights, rows, cols, settings):
-    """Node labels for every cut of a hierarchy over the map's prototypes: {count: labels}."""
-    connectivity = grid_to_graph(rows, cols) if settings["connectivity"] else None
-    if settings["linkage"] == "ward":
-        children = ward_tree(weights, connectivity=connectivity)[0]
-    elif settings["linkage"] == "average":
-        children = linkage_tree(weights, connectivity=connectivity, linkage="average")[0]
+def _node_hierarchy_cuts(weights, hits, linkage):
+    """Cluster of every node at every cut of a hierarchy over the nodes that hold images: {k: node labels}.
+
+    Ward merges nodes as the groups of images they stand for (a node holding many images
+    weighs more); image-free nodes, which the map stretches between groups, take the
+    cluster of the nearest node that holds images.
+    """
+    held = np.flatnonzero(hits)
+    if linkage == "ward":
+        children = _weighted_ward_tree(weights[held], hits[held])
+    elif linkage == "average":
+        children = linkage_tree(weights[held], linkage="average")[0] if len(held) > 1 else np.empty((0, 2), int)
     else:
-        raise ValueError(f"linkage must be 'ward' or 'average', got {settings['linkage']!r}")
-    return _tree_cuts(children, len(weights))
+        raise ValueError(f"linkage must be 'ward' or 'average', got {linkage!r}")
+    owner = np.empty(len(weights), dtype=int)
+    owner[held] = np.arange(len(held))
+    empty = np.flatnonzero(hits == 0)
+    if len(empty):
+        owner[empty] = pairwise_distances_argmin(weights[empty], weights[held])
+    return {count: labels[owner] for count, labels in _tree_cuts(children, len(held)).items()}
+
+
+def _weighted_ward_tree(centres, sizes):
+    """Ward's merges of points that each stand for `sizes` images, as sklearn's ward_tree children.
+
+    Each step joins the pair of clusters whose merge adds least to the within-cluster sum
+    of squares of the images: n_a n_b / (n_a + n_b) |c_a - c_b|^2.
+    """
+    n_points = len(centres)
+    centres, sizes = centres.astype(np.float64), sizes.astype(np.float64)
+    cost = _ward_costs(centres, sizes, centres, sizes)
+    np.fill_diagonal(cost, np.inf)
+    tree_ids = np.arange(n_points)
+    children = np.empty((max(n_points - 1, 0), 2), dtype=int)
+    for step in range(n_points - 1):
+        a, b = sorted(np.unravel_index(np.argmin(cost), cost.shape))
+        children[step] = tree_ids[a], tree_ids[b]
+        centres[a] = (sizes[a] * centres[a] + sizes[b] * centres[b]) / (sizes[a] + sizes[b])
+        sizes[a] += sizes[b]
+        tree_ids[a] = n_points + step
+        cost[b, :] = cost[:, b] = np.inf
+        alive = np.isfinite(cost[a]) | (np.arange(n_points) == a)
+        row = np.full(n_points, np.inf)
+        row[alive] = _ward_costs(centres[a:a + 1], sizes[a:a + 1], centres[alive], sizes[alive])[0]
+        row[a] = np.inf
+        cost[a, :] = cost[:, a] = row
+    return children
+
+
+def _ward_costs(centres_a, sizes_a, centres_b, sizes_b):
+    squared = euclidean_distances(centres_a, centres_b, squared=True)
+    return sizes_a[:, None] * sizes_b[None, :] / (sizes_a[:, None] + sizes_b[None, :]) * squared
+
+
+def _refined(data, labels, seed):
+    """KMeans on the full vectors, started from the means of the given clusters: (labels, centres)."""
+    clusters = np.unique(labels)
+    centres = np.stack([data[labels == cluster].mean(axis=0) for cluster in clusters])
+    kmeans = KMeans(len(clusters), init=centres, n_init=1, random_state=seed).fit(data)
+    return kmeans.labels_, kmeans.cluster_centers_
 
 
 def _tree_cuts(children, n_leaves, keep=None):
@@ -270,26 +327,16 @@ def _tree_cuts(children, n_leaves, keep=None):
     return cuts
 
 
-def _image_partitions(node_cuts, bmu):
-    """{number of image clusters: node labels}, keeping the coarsest cut for each number.
+def _numbered_by_size(labels, node_labels):
+    """Renumber so image clusters run 0..k-1 by decreasing size; node groups without images follow.
 
-    Nodes that no image hits still belong to a cluster of the hierarchy, but a cluster
-    made only of such nodes holds no image and does not count.
+    Returns (image labels, node labels) in the new numbering.
     """
-    partitions = {}
-    for count in sorted(node_cuts):
-        partitions.setdefault(len(np.unique(node_cuts[count][bmu])), node_cuts[count])
-    return partitions
-
-
-def _numbered_by_size(node_labels, bmu):
-    """Renumber so image clusters run 0..k-1 by decreasing size; image-free node groups follow."""
-    values, first_seen, counts = np.unique(node_labels[bmu], return_index=True, return_counts=True)
+    values, first_seen, counts = np.unique(labels, return_index=True, return_counts=True)
     order = values[np.lexsort((first_seen, -counts))]
     empty = np.setdiff1d(np.unique(node_labels), values)
     new_number = {old: new for new, old in enumerate(np.concatenate([order, empty]))}
-    node_numbers = np.array([new_number[label] for label in node_labels])
-    return node_numbers, node_numbers[bmu]
+    return np.array([new_number[label] for label in labels]), np.array([new_number[label] for label in node_labels])
 
 
 # --- method "som_nodes": the 2019 rule ---------------------------------------------------
@@ -302,7 +349,7 @@ def _cluster_som_nodes(data, seed, k, settings):
     side = max(1, round(np.sqrt(2 * len(data) / IMAGES_PER_NODE_2019)))
     som, settings["iterations"] = _trained_som(reduced, side, side, seed, settings)
     bmu = pairwise_distances_argmin(reduced, som.get_weights().reshape(side * side, -1))
-    node_labels, labels = _numbered_by_size(np.arange(side * side), bmu)
+    labels, node_labels = _numbered_by_size(bmu, np.arange(side * side))
     settings.update(grid=[side, side], pca_components=None if pca is None else pca.n_components_)
     return ClusterResult(
         labels=labels,
@@ -367,7 +414,7 @@ def _nearest_centre_labels(data, labelled, labels):
 
 
 def _plain_result(labels, method, criterion, curve, settings):
-    labels = _numbered_by_size(np.asarray(labels), np.arange(len(labels)))[1]
+    labels = _numbered_by_size(np.asarray(labels), np.asarray(labels))[0]
     return ClusterResult(
         labels=labels,
         k=int(labels.max()) + 1,

@@ -1,9 +1,18 @@
 import numpy as np
 import pytest
+from sklearn.cluster import ward_tree
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
-from prodcluster.clustering import CRITERIA, METHODS, cluster, save_criterion_plot
+from prodcluster.clustering import (
+    CRITERIA,
+    METHODS,
+    _node_hierarchy_cuts,
+    _tree_cuts,
+    _weighted_ward_tree,
+    cluster,
+    save_criterion_plot,
+)
 
 
 def separated_blobs(sizes, dim=48, seed=0):
@@ -55,12 +64,33 @@ def nested_groups(n_coarse=2, n_fine=4, size=25, dim=48, seed=0):
     return features.astype(np.float32), labels
 
 
-def test_whitened_silhouette_finds_fine_groups_where_the_silhouette_stops_at_the_coarse_split():
+@pytest.mark.parametrize("criterion", ["silhouette+modularity", "modularity", "whitened_silhouette"])
+def test_fine_groups_are_found_where_the_silhouette_stops_at_the_coarse_split(criterion):
     features, labels = nested_groups()
     assert cluster(features, criterion="silhouette").k == 2
-    result = cluster(features, criterion="whitened_silhouette")
+    result = cluster(features, criterion=criterion)
     assert result.k == 8
+    assert result.k_criterion == criterion.split("+")[-1]
     assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
+
+
+def test_combined_criteria_keep_the_larger_k_with_the_curve_that_chose_it(few_large):
+    silhouette_only = cluster(few_large[0], criterion="silhouette")
+    combined = cluster(few_large[0], criterion="silhouette+modularity")
+    assert combined.k == silhouette_only.k == 4  # a tie goes to the first named criterion
+    assert combined.k_criterion == "silhouette" and combined.criterion_curve == silhouette_only.criterion_curve
+
+
+@pytest.mark.parametrize("resolution, expected", [(1.0, 0.5), (1.5, 0.25)])
+def test_modularity_of_two_separate_pairs_matches_the_hand_computed_value(resolution, expected):
+    pairs = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.01, 0.99]], dtype=np.float32)
+    modularity_curve = CRITERIA["modularity"][0]
+    curve = modularity_curve(pairs, {2: np.array([0, 0, 1, 1]), 3: np.array([0, 1, 2, 2])},
+                             {"n_neighbors": 1, "resolution": resolution})
+    # edges a-a' and b-b', every degree 1: inside share 1 (then 1/2), expected share 1/2 (then 3/8)
+    assert curve[2] == pytest.approx(1 - resolution * 0.5)
+    assert curve[2] == pytest.approx(expected)
+    assert curve[3] == pytest.approx(0.5 - resolution * 0.375)
 
 
 def test_som_labels_every_image_numbered_by_decreasing_size(many_small_result, many_small):
@@ -97,7 +127,7 @@ def test_som_with_given_k(few_large):
 
 @pytest.mark.parametrize(
     "options",
-    [{"connectivity": True}, {"linkage": "average"}, {"pca_components": None}, {"pca_components": 8}],
+    [{"refine": False}, {"linkage": "average"}, {"pca_components": None}, {"pca_components": 8}],
 )
 def test_map_options_still_find_separated_groups(options, few_large):
     features, labels = few_large
@@ -180,6 +210,7 @@ def test_bad_features_raise(features, message):
         ({"k": 2.5}, "k must be"),
         ({"sigma_typo": 1.0}, "unknown option"),
         ({"criterion": "gap"}, "unknown criterion"),
+        ({"criterion": "silhouette+gap"}, "unknown criterion"),
         ({"whiten_components": 0}, "whiten_components"),
         ({"linkage": "single"}, "linkage"),
         ({"method": "hdbscan", "k": 3}, "takes no k"),
@@ -198,3 +229,33 @@ def test_criterion_plot_is_written(tmp_path, few_large_result, few_large):
     assert list(path.parent.iterdir()) == [path]
     with pytest.raises(ValueError, match="no criterion curve"):
         save_criterion_plot(cluster(few_large[0], method="kmeans"), tmp_path / "none.png")
+
+
+def test_weighted_ward_with_one_image_per_point_merges_like_sklearns_ward():
+    points = np.random.default_rng(0).standard_normal((40, 5))
+    ours = _tree_cuts(_weighted_ward_tree(points, np.ones(len(points))), len(points))
+    theirs = _tree_cuts(ward_tree(points)[0], len(points))
+    for count in range(1, len(points) + 1):
+        assert adjusted_rand_score(theirs[count], ours[count]) == pytest.approx(1.0)
+
+
+def test_weighted_ward_merges_light_nodes_first_when_they_cost_the_images_less():
+    line = np.array([[0.0], [1.0], [2.2]])
+    # each point one image: the nearest pair (0, 1) merges; ten images at 0 and 1: joining
+    # the single image at 2.2 to 1 raises the sum of squares less (10/11 * 1.44 < 5 * 1)
+    np.testing.assert_array_equal(_weighted_ward_tree(line, np.array([1, 1, 1]))[0], [0, 1])
+    np.testing.assert_array_equal(_weighted_ward_tree(line, np.array([10, 10, 1]))[0], [1, 2])
+
+
+def test_image_free_nodes_join_the_nearest_node_holding_images():
+    nodes = np.array([[0.0], [0.4], [5.0], [5.3], [2.6]])
+    cuts = _node_hierarchy_cuts(nodes, np.array([3, 0, 3, 0, 0]), "ward")
+    assert sorted(cuts) == [1, 2]
+    labels = cuts[2]
+    assert labels[1] == labels[0] and labels[3] == labels[2] and labels[4] == labels[2] != labels[0]
+
+
+def test_refined_labels_put_every_image_in_the_cluster_of_its_nearest_centre(many_small_result, many_small):
+    features, labels = many_small[0], many_small_result.labels
+    centres = np.stack([features[labels == cluster].mean(axis=0) for cluster in range(many_small_result.k)])
+    np.testing.assert_array_equal(pairwise_distances_argmin(features, centres), labels)
