@@ -21,7 +21,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from prodcluster.clustering import CRITERIA, cluster  # noqa: E402
+from prodcluster.clustering import CRITERIA, SOM_DEFAULTS, cluster  # noqa: E402
 
 REGIMES = {
     "10x1000": lambda rng: [1000] * 10,
@@ -78,7 +78,7 @@ def comparison_table(dim, separations, seed, variants):
 
 
 def default_variants():
-    variants = {f"som/{name}": ("som", {"criterion": name}) for name in CRITERIA}
+    variants = {f"som/{name}": ("som", {"criterion": name}) for name in [SOM_DEFAULTS["criterion"], *CRITERIA]}
     variants.update(
         {
             "som_nodes (2019)": ("som_nodes", {}),
