@@ -184,8 +184,8 @@ def _thumbnail(image_path, size):
 
 
 def _largest_clusters(labels, max_clusters):
-    """(label, member indices) for the largest clusters, ties broken by label text."""
-    names, codes, counts = np.unique(labels.astype(str), return_inverse=True, return_counts=True)
+    """(label, member indices) for the largest clusters, ties broken by label (numbers by value)."""
+    names, codes, counts = np.unique(labels, return_inverse=True, return_counts=True)
     order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))[:max_clusters]
     return [(names[i], np.flatnonzero(codes == i)) for i in order]
 

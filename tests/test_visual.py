@@ -3,7 +3,7 @@ import pytest
 from minisom import MiniSom
 
 from prodcluster.fileio import read_image, save_image
-from prodcluster.visual import plot_contact_sheet, plot_tsne, plot_umatrix, umatrix
+from prodcluster.visual import _largest_clusters, plot_contact_sheet, plot_tsne, plot_umatrix, umatrix
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -111,3 +111,8 @@ def test_plot_contact_sheet_has_one_row_per_cluster(tmp_path):
     assert read_image(three).shape[0] > read_image(one).shape[0]
     with pytest.raises(ValueError, match="labels"):
         plot_contact_sheet(paths, labels[:-1], tmp_path / "bad.png")
+
+
+def test_contact_sheet_rows_of_equal_size_follow_the_cluster_numbers():
+    labels = np.repeat([10, 2, 1, 0], 3)
+    assert [label for label, _ in _largest_clusters(labels, 20)] == [0, 1, 2, 10]
