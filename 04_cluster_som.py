@@ -4,13 +4,17 @@ Writes data/<DATASET>/predictions.csv (file, cluster), labels_pred.txt (one labe
 image-list order, -1 for rejected photos), clustering.json and som_weights.npy.
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli, clustering, pipeline
 
 
 def main(argv=None):
     parser = cli.parser(__doc__)
-    parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
+    parser.add_argument("--cluster-method", choices=sorted(clustering.METHODS),
+                        help="clustering method (default: CLUSTER_METHOD in config.py)")
     parser.add_argument("--cluster-k", type=int, help="number of clusters for methods that take one")
+    parser.add_argument("--k-criterion", metavar="NAME[+NAME]",
+                        help=f"how som and agglomerative choose k: one of {', '.join(clustering.CRITERIA)}, or "
+                             "several joined by '+' (the largest k wins) (default: K_CRITERION in config.py)")
     args = parser.parse_args(argv)
     pipeline.run_stage("04", cli.settings(config, args), force=args.force)
 

@@ -69,3 +69,11 @@ def test_run_all_end_to_end(tmp_path):
     rerun = subprocess.run([sys.executable, "04_cluster_som.py"], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    stage_04 = [sys.executable, "04_cluster_som.py", "--k-criterion"]
+    silhouette = subprocess.run([*stage_04, "silhouette"], cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=300)
+    assert silhouette.returncode == 0, silhouette.stderr[-3000:]
+    assert read_json(data / "clustering.json")["settings"]["criterion"] == "silhouette"
+    unknown = subprocess.run([*stage_04, "silhouette+nope"], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert unknown.returncode != 0 and "unknown criterion 'silhouette+nope'" in unknown.stderr
