@@ -192,7 +192,8 @@ def _cluster_som(data, seed, k, settings):
     elif k in partitions:
         curve, criterion = None, "given"
     else:
-        raise ValueError(f"the map's {len(partitions)} nodes holding images cannot give {k} clusters; raise max_nodes")
+        raise ValueError(f"the images fall on {len(partitions)} of the map's {rows * cols} nodes, too few for {k} "
+                         "clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
     som_weights = _in_feature_space(som.get_weights(), pca)
     node_labels = partitions[k]
     labels = node_labels[bmu]

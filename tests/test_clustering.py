@@ -259,3 +259,9 @@ def test_refined_labels_put_every_image_in_the_cluster_of_its_nearest_centre(man
     features, labels = many_small[0], many_small_result.labels
     centres = np.stack([features[labels == cluster].mean(axis=0) for cluster in range(many_small_result.k)])
     np.testing.assert_array_equal(pairwise_distances_argmin(features, centres), labels)
+
+
+def test_a_given_k_beyond_the_nodes_holding_images_is_refused_with_the_counts():
+    identical = np.ones((50, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match="the images fall on 1 of the map's .* nodes, too few for 3 clusters"):
+        cluster(identical, k=3)
