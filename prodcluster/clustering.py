@@ -285,6 +285,7 @@ def _weighted_ward_tree(centres, sizes):
     cost = _ward_costs(centres, sizes, centres, sizes)
     np.fill_diagonal(cost, np.inf)
     tree_ids = np.arange(n_points)
+    still_open = np.ones(n_points, dtype=bool)
     children = np.empty((max(n_points - 1, 0), 2), dtype=int)
     for step in range(n_points - 1):
         a, b = sorted(np.unravel_index(np.argmin(cost), cost.shape))
@@ -292,11 +293,13 @@ def _weighted_ward_tree(centres, sizes):
         centres[a] = (sizes[a] * centres[a] + sizes[b] * centres[b]) / (sizes[a] + sizes[b])
         sizes[a] += sizes[b]
         tree_ids[a] = n_points + step
-        cost[b, :] = cost[:, b] = np.inf
-        alive = np.isfinite(cost[a]) | (np.arange(n_points) == a)
+        still_open[b] = False
+        peers = still_open.copy()
+        peers[a] = False
         row = np.full(n_points, np.inf)
-        row[alive] = _ward_costs(centres[a:a + 1], sizes[a:a + 1], centres[alive], sizes[alive])[0]
-        row[a] = np.inf
+        if peers.any():
+            row[peers] = _ward_costs(centres[a:a + 1], sizes[a:a + 1], centres[peers], sizes[peers])[0]
+        cost[b, :] = cost[:, b] = np.inf
         cost[a, :] = cost[:, a] = row
     return children
 

@@ -81,16 +81,15 @@ def test_combined_criteria_keep_the_larger_k_with_the_curve_that_chose_it(few_la
     assert combined.k_criterion == "silhouette" and combined.criterion_curve == silhouette_only.criterion_curve
 
 
-@pytest.mark.parametrize("resolution, expected", [(1.0, 0.5), (1.5, 0.25)])
-def test_modularity_of_two_separate_pairs_matches_the_hand_computed_value(resolution, expected):
+@pytest.mark.parametrize("resolution, two_pairs, one_pair_split", [(1.0, 0.5, 0.125), (1.5, 0.25, -0.0625)])
+def test_modularity_of_two_separate_pairs_matches_the_hand_computed_value(resolution, two_pairs, one_pair_split):
     pairs = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.01, 0.99]], dtype=np.float32)
     modularity_curve = CRITERIA["modularity"][0]
     curve = modularity_curve(pairs, {2: np.array([0, 0, 1, 1]), 3: np.array([0, 1, 2, 2])},
                              {"n_neighbors": 1, "resolution": resolution})
     # edges a-a' and b-b', every degree 1: inside share 1 (then 1/2), expected share 1/2 (then 3/8)
-    assert curve[2] == pytest.approx(1 - resolution * 0.5)
-    assert curve[2] == pytest.approx(expected)
-    assert curve[3] == pytest.approx(0.5 - resolution * 0.375)
+    assert curve[2] == pytest.approx(two_pairs)
+    assert curve[3] == pytest.approx(one_pair_split)
 
 
 def test_som_labels_every_image_numbered_by_decreasing_size(many_small_result, many_small):
@@ -255,10 +254,16 @@ def test_image_free_nodes_join_the_nearest_node_holding_images():
     assert labels[1] == labels[0] and labels[3] == labels[2] and labels[4] == labels[2] != labels[0]
 
 
-def test_refined_labels_put_every_image_in_the_cluster_of_its_nearest_centre(many_small_result, many_small):
-    features, labels = many_small[0], many_small_result.labels
-    centres = np.stack([features[labels == cluster].mean(axis=0) for cluster in range(many_small_result.k)])
-    np.testing.assert_array_equal(pairwise_distances_argmin(features, centres), labels)
+def _is_kmeans_fixed_point(features, labels):
+    centres = np.stack([features[labels == cluster].mean(axis=0) for cluster in np.unique(labels)])
+    return bool((pairwise_distances_argmin(features, centres) == labels).all())
+
+
+def test_the_kmeans_step_settles_images_the_map_left_nearer_another_cluster():
+    overlapping, _ = make_blobs(n_samples=300, centers=5, n_features=8, cluster_std=3.0, random_state=0)
+    overlapping = overlapping.astype(np.float32)
+    assert not _is_kmeans_fixed_point(overlapping, cluster(overlapping, k=5, refine=False).labels)
+    assert _is_kmeans_fixed_point(overlapping, cluster(overlapping, k=5).labels)
 
 
 def test_a_given_k_beyond_the_nodes_holding_images_is_refused_with_the_counts():
