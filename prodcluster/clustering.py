@@ -88,6 +88,7 @@ _K_CHOICE = {
     "whiten_components": 24,  # for the whitened silhouette: leading principal components, scaled to unit variance
     "n_neighbors": 10,  # for the k-nearest-neighbour graph of the modularity and eigengap criteria
     "resolution": 1.5,  # modularity: above 1 favours more, smaller groups
+    "modularity_tie": 0.005,  # modularity values this share below the best tie with it; the fewest clusters win
 }
 SOM_DEFAULTS = {
     **_SOM_TRAINING,
@@ -445,7 +446,8 @@ def _largest_k(n_images, settings):
 def _choose_k(sample_data, labels_by_k, largest_k, settings):
     """Pick k by the criterion, or the largest k of several: (k, name of the deciding criterion, its curve).
 
-    Each criterion's k is the one whose sample labelling it likes best (the smallest on ties).
+    Each criterion's k is the one whose sample labelling it likes best (the smallest on ties, and
+    for modularity among values within `modularity_tie` of the best).
     """
     names = settings["criterion"].split("+")
     candidates = [count for count in sorted(labels_by_k) if 2 <= count <= min(largest_k, len(sample_data) - 1)]
@@ -453,11 +455,22 @@ def _choose_k(sample_data, labels_by_k, largest_k, settings):
         return min(labels_by_k), names[0], {}
     choices = []
     for name in names:
-        score, better = CRITERIA[name]
+        score, better, tie_option = CRITERIA[name]
         curve = score(sample_data, {count: labels_by_k[count] for count in candidates}, settings)
-        best = better(curve.values())
-        choices.append((min(count for count, value in curve.items() if value == best), name, curve))
+        tie = settings[tie_option] if tie_option else 0.0
+        choices.append((_fewest_near_best(curve, better, tie), name, curve))
     return max(choices, key=lambda choice: choice[0])
+
+
+def _fewest_near_best(curve, better, tie):
+    """The smallest k whose value is within `tie` x |best value| of the best.
+
+    Modularity has a broad, flat top: many partitions score within a hair of the best
+    (Good, de Montjoye & Clauset, 2010), so its exact maximum among them is noise of the sample.
+    """
+    best = better(curve.values())
+    gap = (lambda value: best - value) if better is max else (lambda value: value - best)
+    return min(count for count, value in curve.items() if gap(value) <= tie * abs(best))
 
 
 def _silhouette_curve(sample_data, labels_by_k, settings):
@@ -544,12 +557,12 @@ def _eigengap_curve(sample_data, labels_by_k, settings):
 
 
 CRITERIA = {
-    "whitened_silhouette": (_whitened_silhouette_curve, max),
-    "silhouette": (_silhouette_curve, max),
-    "modularity": (_modularity_curve, max),
-    "calinski_harabasz": (_calinski_harabasz_curve, max),
-    "davies_bouldin": (_davies_bouldin_curve, min),
-    "eigengap": (_eigengap_curve, max),
+    "whitened_silhouette": (_whitened_silhouette_curve, max, None),
+    "silhouette": (_silhouette_curve, max, None),
+    "modularity": (_modularity_curve, max, "modularity_tie"),
+    "calinski_harabasz": (_calinski_harabasz_curve, max, None),
+    "davies_bouldin": (_davies_bouldin_curve, min, None),
+    "eigengap": (_eigengap_curve, max, None),
 }
 
 METHODS = {

@@ -7,6 +7,7 @@ from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 from prodcluster.clustering import (
     CRITERIA,
     METHODS,
+    _fewest_near_best,
     _node_hierarchy_cuts,
     _tree_cuts,
     _weighted_ward_tree,
@@ -270,3 +271,14 @@ def test_a_given_k_beyond_the_nodes_holding_images_is_refused_with_the_counts():
     identical = np.ones((50, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="the images fall on 1 of the map's .* nodes, too few for 3 clusters"):
         cluster(identical, k=3)
+
+
+@pytest.mark.parametrize("tie, chosen", [(0.0, 11), (0.005, 10), (0.008, 9), (0.02, 8)])
+def test_modularity_near_its_best_goes_to_the_fewest_clusters(tie, chosen):
+    # the plateau of ImageNet features of Fashion-MNIST: 11 beats 10 by 0.0002
+    curve = {8: 0.6401, 9: 0.6438, 10: 0.6473, 11: 0.6475, 12: 0.6464}
+    assert _fewest_near_best(curve, max, tie) == chosen
+
+
+def test_a_criterion_to_minimise_counts_values_above_its_best_as_near():
+    assert _fewest_near_best({2: 1.30, 3: 1.01, 4: 1.00}, min, 0.02) == 3
