@@ -148,6 +148,9 @@ def cluster(features, method="som", seed=42, k=None, **options):
                          "or several joined by '+'")
     if "whiten_components" in settings and not _is_positive_int(settings["whiten_components"]):
         raise ValueError(f"whiten_components must be a positive integer, got {settings['whiten_components']!r}")
+    tie = settings.get("modularity_tie", 0.0)
+    if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
+        raise ValueError(f"modularity_tie must be a share from 0 to below 1, got {tie!r}")
     result = run(data, seed, k, settings)
     result.settings.update(seed=seed, n_images=len(data), n_dimensions=data.shape[1])
     return result

@@ -51,8 +51,8 @@ defaults give ARI 0.665 before that fix and 0.664 after; 10 epochs of the second
 to 0.78 but lowered unseen ARI from 0.77 to 0.40: deeper training learns the known models and
 forgets what tells new ones apart.
 
-Later runs on another machine (Intel Xeon instead of AMD EPYC: CPUs round differently and
-training amplifies it, so the same defaults give 0.670 there), KMeans at the true k:
+Later runs on another machine (Intel Xeon instead of AMD EPYC; fine-tuned results differ between
+the two, and the same defaults give 0.670 there), KMeans at the true k:
 
     defaults (300 photos per class, top 2 blocks, 3 epochs; 105 s)     0.670  0.776  0.622  0.958
     1,000 photos per class, top 4 blocks, 6 epochs (533 s)             0.705  0.769  0.682  0.956

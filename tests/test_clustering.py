@@ -282,3 +282,16 @@ def test_modularity_near_its_best_goes_to_the_fewest_clusters(tie, chosen):
 
 def test_a_criterion_to_minimise_counts_values_above_its_best_as_near():
     assert _fewest_near_best({2: 1.30, 3: 1.01, 4: 1.00}, min, 0.02) == 3
+
+
+def test_the_modularity_tie_reaches_the_choice_of_k():
+    features, _ = nested_groups()
+    exact = cluster(features, criterion="modularity", modularity_tie=0.0)
+    generous = cluster(features, criterion="modularity", modularity_tie=0.9)
+    assert generous.k < exact.k == 8
+
+
+@pytest.mark.parametrize("tie", [-0.1, 1.0, "0.005", True])
+def test_a_modularity_tie_outside_0_to_1_is_refused(tie):
+    with pytest.raises(ValueError, match="modularity_tie"):
+        cluster(np.eye(6, dtype=np.float32), criterion="modularity", modularity_tie=tie)
