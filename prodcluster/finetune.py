@@ -68,6 +68,16 @@ augmented views of every test photo), it lowered the combined features' ARI from
 0.58-0.63 (weights 0.5 to 8 of the unlabelled term; KMeans at k=10 in a scratch script). More
 photos and blocks raise seen ARI but not unseen ARI or Recall@1, which the defaults keep at the
 plain features' level at a fifth of the time.
+
+How far features of this backbone can go: a classifier trained on the true labels of half the
+test photos (all 10 classes; logistic regression, scored on the other half, two random halves)
+labels them with ARI 0.711 and 0.713 from the plain pooled features and 0.669 and 0.675 from the
+defaults' fine-tuned features. On the plain features, training it on 4 augmented views of each
+photo gives 0.732, and adding a 512-unit hidden layer 0.736. KMeans at the true k on all
+fine-tuned test photos (0.670) does about as well as that supervised classifier on the same features.
+A head on the frozen backbone is thus unlikely to pass about 0.74, and passing it needs a
+backbone changed deeply, which, trained on the 7 known classes, forgets the other three (unseen
+ARI 0.40 above).
 """
 import logging
 import math
