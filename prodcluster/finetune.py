@@ -74,9 +74,9 @@ test photos (all 10 classes; logistic regression, scored on the other half, two 
 labels them with ARI 0.711 and 0.713 from the plain pooled features and 0.669 and 0.675 from the
 defaults' fine-tuned features. On the plain features, training it on 4 augmented views of each
 photo gives 0.732, and adding a 512-unit hidden layer 0.736. KMeans at the true k on all
-fine-tuned test photos (0.670) does about as well as that supervised classifier on the same features.
-A head on the frozen backbone is thus unlikely to pass about 0.74, and passing it needs a
-backbone changed deeply, which, trained on the 7 known classes, forgets the other three (unseen
+fine-tuned test photos (0.670) does about as well as that supervised classifier on the same
+features. A head on the frozen backbone is thus unlikely to pass about 0.74, and passing it needs
+a backbone changed deeply, which, trained on the 7 known classes, forgets the other three (unseen
 ARI 0.40 above).
 """
 import logging
