@@ -67,7 +67,7 @@ twice, as its own positive pair in the same contrastive loss, so that what tells
 apart is kept; here it lowered every score. Added to the head phase on cached outputs (4
 augmented views of every test photo), it lowered the combined features' ARI from 0.647 to
 0.58-0.63 (weights 0.5 to 8 of the unlabelled term; KMeans at k=10 in a scratch script). More
-blocks alone change nothing; more photos raise seen ARI but not unseen ARI or Recall@1, which the
+blocks alone change little; more photos raise seen ARI but not unseen ARI or Recall@1, which the
 defaults keep at the plain features' level at a fifth of the time. Putting the third row's
 embedding beside the unchanged ImageNet pooled features (a frozen copy of the backbone) gave
 0.715, unseen 0.779, Recall@1 0.961, but on the 75 new items of the many-small-groups protocol
