@@ -1,26 +1,23 @@
 """Stage 01: paint the background of product photos white.
 
-Sellers shoot one product model against many backgrounds; whitening the background keeps
-the features of later stages on the product. Three methods:
+Whitening the background keeps the features of later stages on the product. Methods:
 
-- `grabcut` (default): OpenCV GrabCut on the photo shrunk to at most 160 pixels a side. The
-  outer strip is background for sure; the background colour model is 16 k-means colours of
-  that strip, and pixels far from all of them seed the product. Where the strip holds few
-  edges (a studio, a wall, a gradient), the filled outer contours of `sobel_contour` seed the
-  product too, which keeps product parts whose colour resembles the background. Specks are
-  opened away, small parts dropped and small holes filled. A photo whose background is
-  already plain and near white is left untouched, and a photo whose mask is almost empty or
-  almost the whole photo is kept as it is ("implausible").
+- `grabcut` (default): a photo whose background is already plain and near white is left
+  untouched. A studio photo (a light background of any tint or a gradient, which a smooth
+  colour surface fitted to the outer strip explains) loses the background colour that is
+  connected to its edge, so tinted and white photos of one model end up alike and thin
+  handles stay whole. Other photos go to OpenCV GrabCut on the photo shrunk to at most 160
+  pixels a side: the outer strip is background for sure, 16 k-means colours of it model the
+  background, and pixels far from all of them seed the product (on smooth strips the filled
+  outer contours of `sobel_contour` seed it too). Specks are opened away, small parts dropped
+  and small holes filled. An almost empty or almost full mask keeps the photo ("implausible").
 - `sobel_contour`: the 2019 project's method: strong colour edges of a median-blurred photo,
   outer contours enclosing more than 5% of the photo are the product, everything outside
   them turns white (the photo is kept whole when there is no such contour).
 - `none` keeps photos as they are.
 
-`preprocess_folder` runs a method over a folder across processes, writes every result under
-the same file name, lists unusable photos as rejected and counts the outcomes. On a rerun it
-skips photos whose outputs are newer than their inputs and were made with the same method
-and settings (recorded in a small manifest in the output folder), so an interrupted run can
-simply be restarted and a change of method redoes the work.
+`preprocess_folder` runs a method over a folder across processes, lists unusable photos as
+rejected, and on a rerun skips photos already done with the same method and settings.
 """
 import math
 import multiprocessing
@@ -68,6 +65,13 @@ MAX_HOLE_SHARE = 0.01  # enclosed background up to this share of the photo is fi
 OPENING_KERNEL = 3
 RNG_SEED = 0  # OpenCV's k-means and GrabCut draw from its thread-local generator
 
+# studio backgrounds (grabcut only)
+STUDIO_MEDIAN = 3  # median filter that hides JPEG noise before colours are compared, keeping edges sharp
+STUDIO_TOLERANCE = 10.0  # Lab distance (OpenCV's 8-bit scale) from the background surface still background
+STUDIO_MIN_GAP = 0.002  # enclosed background-coloured areas from this share of the photo up are gaps
+STUDIO_SHARE = 0.9  # share of the outer strip the surface must explain for the photo to count as studio
+STUDIO_SHADING = 0.05  # blur (share of the shorter side) giving the background's local colour
+
 # plain backgrounds and implausible masks (grabcut only)
 PLAIN_LIGHTNESS = 230  # every channel of the strip's median colour at least this bright
 PLAIN_TOLERANCE = 12  # channel difference from that colour still counted as background
@@ -110,7 +114,9 @@ def remove_background(rgb, method=DEFAULT_METHOD):
     plain_colour = plain_background_colour(rgb)
     if plain_colour is not None:
         return Removal(rgb.copy(), _plain_mask(rgb, plain_colour), PLAIN)
-    mask = grabcut_mask(rgb)
+    mask = studio_mask(rgb)
+    if mask is None:
+        mask = _at_work_size(rgb, grabcut_mask)
     if not MIN_FOREGROUND <= mask.mean() <= MAX_FOREGROUND:
         return Removal(rgb.copy(), _whole(rgb), IMPLAUSIBLE)
     return _painted(rgb, mask)
@@ -135,7 +141,7 @@ def method_settings(method):
         return {}
     names = ["MEDIAN_KERNEL", "MIN_CONTOUR_FRACTION"]
     if method == "grabcut":
-        names += ["WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
+        names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING", "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
                   "EDGE_BAND_SHARE", "SMOOTH_BAND_EDGES", "GRABCUT_ROUNDS", "GRABCUT_ROUNDS_WITH_CONTOURS",
                   "KEEP_PART_SHARE", "MAX_HOLE_SHARE", "OPENING_KERNEL", "RNG_SEED", "PLAIN_LIGHTNESS",
                   "PLAIN_TOLERANCE", "PLAIN_SHARE", "MIN_FOREGROUND", "MAX_FOREGROUND"]
@@ -184,20 +190,74 @@ def _plain_mask(rgb, colour):
     return _clean(differs)
 
 
-# ----- grabcut -----
-
-def grabcut_mask(rgb):
-    """Foreground mask from GrabCut seeded by colours unlike the photo's outer strip (and, on
-    smooth backgrounds, by the filled outer contours)."""
+def _at_work_size(rgb, mask_of):
+    """Run `mask_of` on the photo shrunk to WORK_SIDE and scale its mask back (None stays None)."""
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
     small = rgb if scale == 1.0 else cv2.resize(
         rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-    trimap, rounds = _trimap(small)
-    mask = _clean(_grabcut(small, trimap, rounds))
-    if scale == 1.0:
+    mask = mask_of(small)
+    if mask is None or scale == 1.0:
         return mask
     return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+# ----- studio backgrounds -----
+
+def studio_mask(rgb):
+    """Foreground mask of a photo on a smooth studio background of any light tint or gradient, else None.
+
+    A quadratic colour surface fitted to the outer strip stands for the background. When it
+    explains at least STUDIO_SHARE of the strip, the background is every pixel within
+    STUDIO_TOLERANCE of it that is connected to the strip; the rest is the product, so thin
+    handles and straps of another colour stay whole, and so do shadows; enclosed gaps of the
+    background's colour (inside a handle) larger than STUDIO_MIN_GAP of the photo are background.
+    """
+    lab = cv2.cvtColor(cv2.medianBlur(np.ascontiguousarray(rgb), STUDIO_MEDIAN), cv2.COLOR_RGB2LAB).astype(np.float32)
+    strip = _strip(rgb.shape[:2])
+    near = _distance_to_surface(lab, strip) < STUDIO_TOLERANCE
+    if near[strip].mean() < STUDIO_SHARE:
+        return None
+    near = _distance_to_shading(lab, near) < STUDIO_TOLERANCE
+    count, parts, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
+    touching = np.unique(parts[strip & near])
+    gaps = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= STUDIO_MIN_GAP * near.size)
+    background = np.isin(parts, np.union1d(touching, gaps)) & near
+    return _clean(~background)
+
+
+def _distance_to_surface(lab, strip):
+    """Lab distance of every pixel to a quadratic surface fitted to the strip (refitted on its inliers)."""
+    height, width = lab.shape[:2]
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    x, y = 2 * x / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1
+    terms = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1)
+    inliers = strip
+    for _ in range(2):
+        coefficients, *_ = np.linalg.lstsq(terms[inliers], lab[inliers], rcond=None)
+        distance = np.linalg.norm(lab - terms @ coefficients, axis=2)
+        inliers = strip & (distance < 3 * STUDIO_TOLERANCE)
+        if inliers.sum() < terms.shape[-1]:
+            break
+    return distance
+
+
+def _distance_to_shading(lab, near):
+    """Lab distance to the background's local colour: a wide blur of the pixels taken for background
+    so far, which follows soft shading and blotches that the quadratic surface cannot."""
+    sigma = STUDIO_SHADING * min(lab.shape[:2])
+    weight = cv2.GaussianBlur(near.astype(np.float32), (0, 0), sigma)
+    local = cv2.GaussianBlur(lab * near[..., None], (0, 0), sigma) / np.maximum(weight, 1e-3)[..., None]
+    return np.where(weight > 0.05, np.linalg.norm(lab - local, axis=2), np.inf)
+
+
+# ----- grabcut -----
+
+def grabcut_mask(small):
+    """Foreground mask from GrabCut seeded by colours unlike the photo's outer strip (and, on
+    smooth backgrounds, by the filled outer contours)."""
+    trimap, rounds = _trimap(small)
+    return _clean(_grabcut(small, trimap, rounds))
 
 
 def _trimap(small):

@@ -47,8 +47,9 @@ renders, and of the 24-model demo:
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid
 sized round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given),
-"agglomerative" (Ward on a sample of the images, k by the same criterion) and
-"hdbscan" (noise images join the nearest cluster centre).
+"agglomerative" (Ward on a sample of the images, k by the same criterion), "hdbscan"
+(noise images join the nearest cluster centre) and "reference" (unit vectors, PCA to 100
+dimensions, KMeans at each k of a grid, k by the best cosine silhouette).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,6 +107,13 @@ SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
 KMEANS_DEFAULTS = {"n_init": 4}
 AGGLOMERATIVE_DEFAULTS = dict(_K_CHOICE)
 HDBSCAN_DEFAULTS = {"min_cluster_size": 5, "min_samples": None}
+REFERENCE_DEFAULTS = {
+    "pca_components": 100,
+    "max_k": 300,
+    "sample_size": 2000,  # the silhouette is computed on a seeded sample of this many images
+    "dense_k": 30,  # every k up to this one is tried, then k grows by `k_step` a time
+    "k_step": 1.1,
+}
 
 
 @dataclass
@@ -416,6 +424,34 @@ def _cluster_hdbscan(data, seed, k, settings):
     return _plain_result(labels, "hdbscan", "hdbscan", None, settings)
 
 
+def _cluster_reference(data, seed, k, settings):
+    """The simple method anyone would try first, kept as a comparator: unit vectors, PCA,
+    KMeans for each k on a grid, k by the best mean cosine silhouette (on a sample)."""
+    unit = data / np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12)
+    reduced, _ = _reduced(unit, settings["pca_components"], seed)
+    if k is not None:
+        labels = KMeans(n_clusters=k, random_state=seed).fit_predict(reduced)
+        return _plain_result(labels, "reference", "given", None, settings)
+    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    distances = cosine_distances(reduced[sample])
+    curve, fits = {}, {}
+    for count in _k_grid(min(_largest_k(len(data), settings), len(sample) - 1), settings):
+        fits[count] = KMeans(n_clusters=count, random_state=seed).fit_predict(reduced)
+        curve[count] = _silhouettes(distances, {count: fits[count][sample]})[count]
+    if not curve:
+        return _plain_result(np.zeros(len(data), dtype=int), "reference", "silhouette", {}, settings)
+    best = max(curve, key=lambda count: (curve[count], -count))
+    return _plain_result(fits[best], "reference", "silhouette", curve, settings)
+
+
+def _k_grid(largest_k, settings):
+    """2 .. dense_k one by one, then steps of k_step, up to largest_k."""
+    grid = list(range(2, min(settings["dense_k"], largest_k) + 1))
+    while grid and grid[-1] < largest_k:
+        grid.append(min(largest_k, max(grid[-1] + 1, round(grid[-1] * settings["k_step"]))))
+    return grid
+
+
 def _nearest_centre_labels(data, labelled, labels):
     """Give every image the cluster whose centre (mean of its labelled images) is nearest."""
     values, dense = np.unique(labels, return_inverse=True)
@@ -578,6 +614,7 @@ METHODS = {
     "kmeans": (_cluster_kmeans, KMEANS_DEFAULTS),
     "agglomerative": (_cluster_agglomerative, AGGLOMERATIVE_DEFAULTS),
     "hdbscan": (_cluster_hdbscan, HDBSCAN_DEFAULTS),
+    "reference": (_cluster_reference, REFERENCE_DEFAULTS),
 }
 
 

@@ -71,14 +71,27 @@ def make_demo(folder, n_models=DEMO_MODELS, photos_per_model=DEMO_PHOTOS_PER_MOD
     _require_count("n_models", n_models)
     _require_count("photos_per_model", photos_per_model)
     _require_count("seed", seed, minimum=0)
-    folder = Path(folder)
     specs = [model_spec(index, seed) for index in range(n_models)]
+    return write_listings(folder, specs, [photos_per_model] * n_models, seed, mask_folder)
+
+
+def write_listings(folder, specs, photo_counts, seed, mask_folder=None, background=None):
+    """Photograph each model of `specs` `photo_counts[i]` times into `folder`; return the paths (sorted).
+
+    `background(rng, height, width)` paints each photo's float RGB background (default: the
+    demo's mix of studio and cluttered backgrounds); masks as in `make_demo`.
+    """
+    if len(photo_counts) != len(specs):
+        raise ValueError(f"photo_counts names {len(photo_counts)} models but there are {len(specs)} specs")
+    for count in photo_counts:
+        _require_count("photos per model", count)
+    folder = Path(folder)
     paths = []
-    for model_index, (spec, listings) in enumerate(zip(specs, _listings(specs, photos_per_model, seed))):
+    for model_index, (spec, listings) in enumerate(zip(specs, _listings(specs, photo_counts, seed))):
         arts = [_draw_model(spec, palette) for palette in spec.colourways]
         for photo_index, (stem, colourway) in enumerate(listings):
             rng = np.random.default_rng([seed, 1, model_index, photo_index])
-            photo, mask, quality = _photograph(arts[colourway], rng)
+            photo, mask, quality = _photograph(arts[colourway], rng, background or _background)
             path = folder / f"{stem}.jpg"
             save_image(path, photo, quality=quality)
             if mask_folder is not None:
@@ -137,16 +150,15 @@ def _save_mask(path, mask):
 
 # ----- names: models, sellers' listings, photos -----
 
-def _listings(specs, photos_per_model, seed):
+def _listings(specs, photo_counts, seed):
     """Per model, one (file stem, colourway index) per photo, grouped by product id."""
     rng = np.random.default_rng([seed, 3])
     low, high = PRODUCTS_PER_MODEL_RANGE
-    counts = [min(int(rng.integers(low, high + 1)), photos_per_model) for _ in specs]
+    counts = [min(int(rng.integers(low, high + 1)), photos) for photos in photo_counts]
     product_ids = _unique_ids(sum(counts), rng)
     result, next_id = [], 0
-    for spec, n_products in zip(specs, counts):
-        owner = np.sort(np.concatenate([np.arange(n_products),
-                                        rng.integers(0, n_products, photos_per_model - n_products)]))
+    for spec, n_products, photos in zip(specs, counts, photo_counts):
+        owner = np.sort(np.concatenate([np.arange(n_products), rng.integers(0, n_products, photos - n_products)]))
         colourway = rng.integers(0, len(spec.colourways), n_products)
         photos, taken = [], [0] * n_products
         for product in owner:
@@ -484,7 +496,7 @@ def _draw_model(spec, palette):
 
 # ----- photographing a model -----
 
-def _photograph(art, rng):
+def _photograph(art, rng, background_painter):
     """One seller's photo of `art`: (RGB uint8, mask uint8 0/255, JPEG quality)."""
     low, high = PHOTO_SIDE_RANGE
     width, height = (int(side) for side in rng.integers(low, high + 1, 2))
@@ -492,7 +504,7 @@ def _photograph(art, rng):
     size = (width, height)
     subject = cv2.warpPerspective(art.rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
     alpha = cv2.warpPerspective(art.alpha, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    background = _background(rng, height, width)
+    background = background_painter(rng, height, width)
     if rng.random() < 0.5:
         background = _cast_shadow(background, alpha, rng)
     photo = background * (1 - alpha[..., None]) + subject

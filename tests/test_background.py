@@ -277,3 +277,38 @@ def test_a_change_of_method_or_settings_redoes_the_work(tmp_path, monkeypatch):
     monkeypatch.setattr(background, "BORDER_COLOURS", background.BORDER_COLOURS + 1)
     preprocess_folder(src, dst, names, method="grabcut", workers=1)
     assert all(inode != second[name] for name, inode in inodes(dst).items())
+
+
+def bag_on(background_rgb, size=200):
+    """A dark bag body with a 3-pixel handle arc, on a given background colour; (rgb, truth, handle)."""
+    truth = np.zeros((size, size), np.uint8)
+    cv2.rectangle(truth, (50, 100), (150, 170), 1, -1)
+    handle = np.zeros_like(truth)
+    cv2.ellipse(handle, (100, 100), (40, 50), 0, 180, 360, 1, 3)
+    rgb = np.empty((size, size, 3), np.float32)
+    rgb[:] = background_rgb
+    rgb[truth > 0] = (70, 40, 110)
+    rgb[handle > 0] = (200, 120, 40)
+    noise = np.random.default_rng(0).normal(0, 2, rgb.shape)
+    return np.clip(rgb + noise, 0, 255).astype(np.uint8), (truth | handle) > 0, (handle > 0) & (truth == 0)
+
+
+@pytest.mark.parametrize("tint, outcome", [((252, 252, 252), "plain"), ((232, 222, 200), "removed"),
+                                           ((214, 214, 218), "removed"), ((236, 218, 236), "removed")])
+def test_studio_photo_keeps_its_product_whole_handle_included(tint, outcome):
+    rgb, truth, handle = bag_on(tint)
+    out, mask, got = remove_background(rgb, "grabcut")
+    assert got == outcome
+    assert mask[handle].mean() > 0.97 and iou(mask, truth) > 0.9
+    assert (out[truth] != rgb[truth]).any(axis=1).mean() < 0.001  # measured 4 corner pixels of 7,875
+    if outcome == "removed":
+        assert (out[~mask] == 255).all()
+        assert background.studio_mask(rgb) is not None
+
+
+def test_a_graded_studio_background_counts_as_studio_and_a_cluttered_one_does_not():
+    y = np.linspace(0, 1, 200)[:, None, None]
+    graded = (1 - y) * np.array([238, 230, 214]) + y * np.array([205, 212, 228])
+    rgb, truth, _ = bag_on(np.broadcast_to(graded, (200, 200, 3)))
+    assert iou(background.studio_mask(rgb), truth) > 0.9
+    assert background.studio_mask(product_photo(0, textured=True)[0]) is None

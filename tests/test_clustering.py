@@ -4,6 +4,7 @@ from sklearn.cluster import ward_tree
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
+from prodcluster import clustering
 from prodcluster.clustering import (
     CRITERIA,
     METHODS,
@@ -295,3 +296,20 @@ def test_the_modularity_tie_reaches_the_choice_of_k():
 def test_a_modularity_tie_outside_0_to_1_is_refused(tie):
     with pytest.raises(ValueError, match="modularity_tie"):
         cluster(np.eye(6, dtype=np.float32), criterion="modularity", modularity_tie=tie)
+
+
+def test_reference_finds_three_groups_by_the_cosine_silhouette():
+    centres = np.array([[10.0, 0, 0, 0], [0, 10.0, 0, 0], [0, 0, 10.0, 0]])
+    truth = np.repeat([0, 1, 2], [5, 9, 14])
+    points = centres[truth] + np.random.default_rng(0).normal(0, 0.5, (len(truth), 4))
+    result = cluster(points, method="reference", seed=1)
+    assert result.k == 3 and result.k_criterion == "silhouette"
+    assert adjusted_rand_score(truth, result.labels) == 1.0
+    assert max(result.criterion_curve, key=result.criterion_curve.get) == 3
+    assert min(result.criterion_curve) == 2 and max(result.criterion_curve) == len(truth) // 3
+
+
+def test_reference_grid_is_dense_then_geometric():
+    grid = clustering._k_grid(100, {"dense_k": 5, "k_step": 1.5})
+    assert grid[:4] == [2, 3, 4, 5] and grid[-1] == 100
+    assert all(later > earlier for earlier, later in zip(grid, grid[1:])) and len(grid) < 15

@@ -1,0 +1,269 @@
+"""The protocol suite: every default measured on many kinds of photo set, some kept out of tuning.
+
+Each protocol fine-tunes on known models and clusters a test set (the demo splits one set into
+known and held-out models). Its role says what it may be used for: defaults are chosen on
+`tune` protocols only, and `confirm` protocols (sets drawn with their own seeds, never looked
+at while choosing) are reported beside them. For each protocol the default pipeline runs
+twice, with the default background removal and with `none`, and the reference method (unit
+vectors, PCA to 100 dimensions, KMeans at each k of a grid, k by the best cosine silhouette)
+clusters the same plain and fine-tuned features. Records go to benchmarks/results/suite/, one
+per protocol x method x preprocess, with a summary in suite.json and a table in the README.
+
+Run `python -m benchmarks.suite --help`; `--quick` runs tiny versions of the generated
+protocols (the test suite does).
+"""
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import config  # noqa: E402
+from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E402
+from benchmarks.background_eval import read_mask  # noqa: E402
+from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
+from prodcluster import background, demo, features, finetune, labels, split, stages  # noqa: E402
+from prodcluster.fileio import write_json  # noqa: E402
+from prodcluster.settings import Settings  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results" / "suite"
+START, END = "<!-- suite:start -->", "<!-- suite:end -->"
+DEFAULT_PREPROCESS = config.PREPROCESS
+LARGE_K = 20  # the relative count error is judged from this many true clusters up
+LISTING_SIZE = 160  # pixels fed to the network for the generated listings (224-320 px photos): fits an hour
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    role: str  # "tune" or "confirm"
+    known: str  # set fine-tuned on (the same as `test` for the demo's split)
+    test: str
+    image_size: int
+    write: Callable  # write(root, quick) writes both sets
+    true_masks: bool = True
+    needs_fmnist: bool = False
+
+
+def _listing_writer(kind, n_models, seed, min_photos, max_photos):
+    """Writes a test set of `n_models` and a known set of other models (seed + 1000)."""
+    def write(root, quick):
+        models = 5 if quick else n_models
+        top = min(max_photos, 6) if quick else max_photos
+        listings.write_listing_set(root, f"{kind}_{seed}_test",
+                                   listings.ListingSpec(kind, models, seed, min_photos, top))
+        listings.write_listing_set(root, f"{kind}_{seed}_known",
+                                   listings.ListingSpec(kind, max(3, models // 2), seed + 1000, 4, min(top, 12)))
+    return write
+
+
+def _listing_protocol(name, role, kind, n_models, seed, min_photos, max_photos):
+    return Protocol(name, role, f"{kind}_{seed}_known", f"{kind}_{seed}_test", LISTING_SIZE,
+                    _listing_writer(kind, n_models, seed, min_photos, max_photos))
+
+
+def _write_demo(root, quick):
+    options = {"n_models": 6, "photos_per_model": 4} if quick else {}
+    folder = Path(root) / "raw_img" / "demo"
+    if not folder.is_dir():
+        demo.make_demo(folder, mask_folder=scenes.true_mask_folder(root, "demo"), **options)
+
+
+def _fmnist_args(root, **extra):
+    return SimpleNamespace(source=fmnist_data.DEFAULT_SOURCE, root=Path(root), per_class=300, overwrite=False,
+                           known=",".join(map(str, fmnist_data.DEFAULT_KNOWN_CLASSES)), test_count=None, **extra)
+
+
+PROTOCOLS = (
+    Protocol("demo", "tune", "demo", "demo", 224, _write_demo),
+    Protocol("fmnist", "tune", fmnist_data.KNOWN_SET, fmnist_data.TEST_SET, 96,
+             lambda root, quick: fashion_mnist.write_plain(_fmnist_args(root)), False, True),
+    Protocol("instances", "tune", fmnist_data.INSTANCES_KNOWN_SET, fmnist_data.INSTANCES_TEST_SET, 96,
+             lambda root, quick: fashion_mnist.write_instances(_fmnist_args(root)), False, True),
+    Protocol("scene", "tune", scenes.SCENE_KNOWN_SET, scenes.SCENE_TEST_SET, 96,
+             lambda root, quick: fashion_mnist.write_scene(_fmnist_args(root, test_count=3000)), True, True),
+    _listing_protocol("studio_tune", "tune", "studio", 80, 11, 3, 60),
+    _listing_protocol("long_tail_tune", "tune", "long_tail", 100, 21, 2, 100),
+    _listing_protocol("studio_confirm", "confirm", "studio", 80, 12, 3, 60),
+    _listing_protocol("long_tail_confirm", "confirm", "long_tail", 100, 22, 2, 100),
+    _listing_protocol("thin_parts_confirm", "confirm", "thin_parts", 50, 33, 3, 40),
+)
+BY_NAME = {protocol.name: protocol for protocol in PROTOCOLS}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.suite", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--protocols", default=",".join(BY_NAME),
+                        help="comma-separated protocols to run (default: all): " + ", ".join(BY_NAME))
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sets, small photos and one epoch: checks the harness, not the methods")
+    parser.add_argument("--root", type=Path, default=REPO / "cache" / "suite", help="work folder of the sets")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON records go")
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose suite table is rebuilt")
+    args = parser.parse_args(argv)
+    unknown = sorted(set(args.protocols.split(",")) - set(BY_NAME))
+    if unknown:
+        parser.error(f"unknown protocol(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
+    return args
+
+
+def protocol_settings(protocol, root, preprocess, quick):
+    """(known, test) settings of one protocol run; outputs of each preprocess method live apart."""
+    folders = {f"{kind}_dir": f"{folder}_{preprocess}/{{dataset}}" for kind, folder in (
+        ("img", "img"), ("data", "data"), ("model", "models"), ("result", "result"), ("train_img", "training_img"))}
+    quick_options = {"epochs": 1, "head_epochs": 2, "augmented_views": 1} if quick else {}
+    base = Settings.from_config(config, dataset=protocol.test, preprocess=preprocess,
+                                image_size=48 if quick else protocol.image_size, **quick_options)
+    base = base.replace(root=Path(root).resolve(), **folders)
+    if protocol.known == protocol.test:
+        return base, base
+    return base.replace(dataset=protocol.known, train_fraction=1.0), base.replace(finetuned_from=protocol.known)
+
+
+def run_protocol(protocol, args, command):
+    """Both preprocess methods of one protocol; returns its records."""
+    root = args.root / protocol.name
+    protocol.write(root, args.quick)
+    records, changed = [], True
+    for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
+        known, test = protocol_settings(protocol, root, preprocess, args.quick)
+        if preprocess == "none" and not changed:
+            records.append(_same_photos_record(records, protocol))
+            continue
+        timer = fashion_mnist.Timer()
+        facts, changed = _preprocess(protocol, known, test, timer)
+        base = {"protocol": protocol.name, "role": protocol.role, **facts}
+        if preprocess == DEFAULT_PREPROCESS:
+            plain = test.replace(use_finetuned=False)
+            timer.run("03 plain", lambda: features.extract_features(plain), facts["test_count"])
+            records += _clusterings(plain, timer, command, base, "_no_finetune")
+        timer.run("02 fine-tune", lambda: finetune.fine_tune(known), len(labels.load_labels(known)))
+        timer.run("03 fine-tuned", lambda: features.extract_features(test), facts["test_count"])
+        records += _clusterings(test, timer, command, base, "")
+    return records
+
+
+def _preprocess(protocol, known, test, timer):
+    """Labels, stage 01 (masks of the test set saved) and the split; (facts, whether any photo changed)."""
+    changed = 0
+    for settings in ([known] if known is test else [known, test]):
+        labels.make_labels(settings)
+        rejected = timer.run(f"01 {settings.dataset}", lambda: stages.preprocess(
+            settings, save_masks=protocol.true_masks and settings is test, force=True))
+        changed += rejected.attrs["outcomes"][background.REMOVED]
+    split.make_training_folders(known)
+    facts = fashion_mnist.stage01_facts(test, timer.seconds[f"01 {test.dataset}"], rejected, protocol.true_masks)
+    facts["thin_iou_mean"] = _thin_iou(test) if protocol.true_masks else None
+    return facts, changed > 0
+
+
+def _thin_iou(test):
+    names = labels.load_image_list(test)
+    true_dir = scenes.true_mask_folder(test.root, test.dataset)
+    scores = [listings.thin_part_iou(read_mask(test.masks / f"{Path(name).stem}.png"),
+                                     read_mask(true_dir / f"{Path(name).stem}.png")) for name in names
+              if (test.masks / f"{Path(name).stem}.png").is_file()]
+    scores = [score for score in scores if score is not None]
+    return round(sum(scores) / len(scores), 4) if scores else None
+
+
+def _clusterings(settings, timer, command, base, suffix):
+    records = []
+    for method, cluster_method in (("ours", settings.cluster_method), ("reference", "reference")):
+        name = method + suffix
+        entry = fashion_mnist.cluster_and_record(settings.replace(cluster_method=cluster_method), timer, name,
+                                                 command, base)
+        records.append({**entry, **base, "k_error": round(entry["k_pred"] / entry["k_true"] - 1, 4)})
+    return records
+
+
+def _same_photos_record(records, protocol):
+    """The `none` record where the default removal changed no photo: the same photos, so the same run."""
+    ours = next(entry for entry in records if entry["method"] == "ours")
+    return {**ours, "preprocess": "none", "same_photos_as": DEFAULT_PREPROCESS}
+
+
+def summary(records, command, seconds):
+    """One row per protocol and the worst cases over all of them."""
+    rows = []
+    for protocol in dict.fromkeys(entry["protocol"] for entry in records):
+        mine = {(e["method"], e["preprocess"]): e for e in records if e["protocol"] == protocol}
+        ours, none = mine[("ours", DEFAULT_PREPROCESS)], mine.get(("ours", "none"))
+        row = {"protocol": protocol, "role": ours["role"], "k_true": ours["k_true"], "k_pred": ours["k_pred"],
+               "k_error": ours["k_error"], "ari_default": ours["ari_all"],
+               "ari_none": none["ari_all"] if none else None,
+               "ari_reference": mine[("reference", DEFAULT_PREPROCESS)]["ari_all"],
+               "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
+               "ari_reference_plain": mine[("reference_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
+               "k_reference": mine[("reference", DEFAULT_PREPROCESS)]["k_pred"],
+               "mask_iou_mean": ours["mask_iou_mean"], "thin_iou_mean": ours["thin_iou_mean"]}
+        row["margin_vs_reference"] = round(min(row["ari_default"] - row["ari_reference"],
+                                               row["ari_default_plain"] - row["ari_reference_plain"]), 4)
+        row["removal_delta"] = None if none is None else round(row["ari_default"] - row["ari_none"], 4)
+        rows.append(row)
+    large = [abs(row["k_error"]) for row in rows if row["k_true"] >= LARGE_K]
+    return {"protocols": rows,
+            "worst_margin_vs_reference": min(row["margin_vs_reference"] for row in rows),
+            "worst_removal_delta": min((row["removal_delta"] for row in rows if row["removal_delta"] is not None),
+                                       default=None),
+            "max_abs_k_error": max(large) if large else None,
+            "seconds": round(seconds, 1), "git_commit": git_commit(), "command": command, "machine": machine()}
+
+
+def markdown(suite):
+    columns = [("protocol", "protocol"), ("role", "role"), ("k_true", "k true"), ("k_pred", "k pred"),
+               ("k_reference", "k ref"), ("ari_default", "ARI default"), ("ari_none", "ARI 01 none"),
+               ("ari_reference", "ARI reference"), ("ari_default_plain", "ARI default, plain"),
+               ("ari_reference_plain", "ARI reference, plain"), ("mask_iou_mean", "mask IoU"),
+               ("thin_iou_mean", "thin-part IoU")]
+    lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
+    for row in suite["protocols"]:
+        lines.append("| " + " | ".join(_cell(row[key]) for key, _ in columns) + " |")
+    cpu = suite["machine"]
+    lines += ["", f"Worst margin over the reference {_cell(suite['worst_margin_vs_reference'])}, worst removal "
+              f"delta (default - none) {_cell(suite['worst_removal_delta'])}, largest count error where k true >= "
+              f"{LARGE_K} {_cell(suite['max_abs_k_error'])}. Produced at {suite['git_commit']} in "
+              f"{suite['seconds'] / 60:.0f} minutes on {cpu['cpu']}, {cpu['cores']} cores by:", "",
+              "```bash", suite["command"], "```"]
+    return "\n".join(lines)
+
+
+def _cell(value):
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def save(records, suite, args):
+    for entry in records:
+        write_json(args.results / f"{entry['protocol']}__{entry['method']}__{entry['preprocess']}.json", entry)
+    write_json(args.results / "suite.json", suite)
+    if args.readme.exists():
+        replace_block(args.readme, START, END, markdown(suite))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    command = "python -m benchmarks.suite " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    chosen = [BY_NAME[name] for name in args.protocols.split(",")]
+    if args.quick:
+        chosen = [protocol for protocol in chosen if not protocol.needs_fmnist]
+    started, records = time.perf_counter(), []
+    for protocol in chosen:
+        print(f"== {protocol.name} ({protocol.role})", flush=True)
+        records += run_protocol(protocol, args, command.strip())
+    suite = summary(records, command.strip(), time.perf_counter() - started)
+    save(records, suite, args)
+    print(markdown(suite))
+    return suite
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The protocol suite end to end in its quick mode, on one generated protocol."""
+import json
+
+import pytest
+
+from benchmarks import suite
+
+RECORD_KEYS = {"protocol", "role", "k_error", "thin_iou_mean", "mask_iou_mean", "ari_all", "k_pred", "k_true",
+               "preprocess", "method", "git_commit", "command", "machine"}
+SUMMARY_KEYS = {"protocols", "worst_margin_vs_reference", "worst_removal_delta", "max_abs_k_error", "git_commit",
+                "command", "machine"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("suite")
+    readme = folder / "README.md"
+    readme.write_text(f"# x\n{suite.START}\nold\n{suite.END}\ntail\n")
+    args = ["--quick", "--protocols", "studio_tune", "--root", str(folder / "work"),
+            "--results", str(folder / "results"), "--readme", str(readme)]
+    return suite.main(args), folder
+
+
+def test_every_method_and_preprocess_gets_a_record(quick_run):
+    _, folder = quick_run
+    records = [json.loads(path.read_text()) for path in (folder / "results").glob("studio_tune__*.json")]
+    assert {(r["method"], r["preprocess"]) for r in records} >= {
+        ("ours", suite.DEFAULT_PREPROCESS), ("ours", "none"), ("reference", suite.DEFAULT_PREPROCESS),
+        ("ours_no_finetune", suite.DEFAULT_PREPROCESS), ("reference_no_finetune", suite.DEFAULT_PREPROCESS)}
+    for record in records:
+        assert RECORD_KEYS <= set(record), RECORD_KEYS - set(record)
+        assert record["role"] == "tune" and record["k_error"] == pytest.approx(record["k_pred"] / record["k_true"] - 1,
+                                                                                abs=1e-4)
+        assert 0 < record["thin_iou_mean"] <= 1
+
+
+def test_summary_has_a_row_per_protocol_and_the_table_lands_in_the_readme(quick_run):
+    summary, folder = quick_run
+    assert SUMMARY_KEYS <= set(summary)
+    (row,) = summary["protocols"]
+    assert row["protocol"] == "studio_tune" and row["removal_delta"] == pytest.approx(
+        row["ari_default"] - row["ari_none"], abs=1e-4)
+    assert json.loads((folder / "results" / "suite.json").read_text())["protocols"] == summary["protocols"]
+    text = (folder / "README.md").read_text()
+    assert "old" not in text and "| studio_tune | tune |" in text and text.endswith("tail\n")
+
+
+def test_unknown_protocols_are_refused_by_name():
+    with pytest.raises(SystemExit):
+        suite.parse_args(["--protocols", "studio_tune,nope"])
