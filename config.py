@@ -28,9 +28,11 @@ CACHE_DIR = "cache"  # converted pretrained weights, shared by all data sets
 SEED = 42
 WORKERS = None  # processes for image work; None uses every core
 
-# Stage 01: background removal. "grabcut" (default) leaves plain white backgrounds untouched and
-# cuts the product out of cluttered ones; "sobel_contour" follows the 2019 project; "none" copies.
-PREPROCESS = "grabcut"
+# Stage 01: background removal. "auto" looks at the data set's backgrounds first and removes them
+# (as "grabcut") only where that makes a model's photos look alike: at least half cluttered, or
+# nearly all studio (tinted turn white); a mix is kept as it is (docs/decisions.md). "grabcut"
+# removes on every photo; "sobel_contour" follows the 2019 project; "none" copies.
+PREPROCESS = "auto"
 SAVE_MASKS = False  # also write each foreground mask to data/<DATASET>/masks/<stem>.png
 
 # Split of model ids into known (fine-tuning) and held-out models.

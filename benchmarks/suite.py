@@ -59,7 +59,7 @@ def _listing_writer(kind, n_models, seed, min_photos, max_photos):
         listings.write_listing_set(root, f"{kind}_{seed}_test",
                                    listings.ListingSpec(kind, models, seed, min_photos, top))
         listings.write_listing_set(root, f"{kind}_{seed}_known",
-                                   listings.ListingSpec(kind, max(3, models // 2), seed + 1000, 4, min(top, 12)))
+                                   listings.ListingSpec(kind, max(3, models // 3), seed + 1000, 4, min(top, 12)))
     return write
 
 
@@ -88,11 +88,11 @@ PROTOCOLS = (
              lambda root, quick: fashion_mnist.write_instances(_fmnist_args(root)), False, True),
     Protocol("scene", "tune", scenes.SCENE_KNOWN_SET, scenes.SCENE_TEST_SET, 96,
              lambda root, quick: fashion_mnist.write_scene(_fmnist_args(root, test_count=3000)), True, True),
-    _listing_protocol("studio_tune", "tune", "studio", 80, 11, 3, 60),
-    _listing_protocol("long_tail_tune", "tune", "long_tail", 100, 21, 2, 100),
-    _listing_protocol("studio_confirm", "confirm", "studio", 80, 12, 3, 60),
-    _listing_protocol("long_tail_confirm", "confirm", "long_tail", 100, 22, 2, 100),
-    _listing_protocol("thin_parts_confirm", "confirm", "thin_parts", 50, 33, 3, 40),
+    _listing_protocol("studio_tune", "tune", "studio", 60, 11, 3, 60),
+    _listing_protocol("long_tail_tune", "tune", "long_tail", 80, 21, 2, 100),
+    _listing_protocol("studio_confirm", "confirm", "studio", 60, 12, 3, 60),
+    _listing_protocol("long_tail_confirm", "confirm", "long_tail", 80, 22, 2, 100),
+    _listing_protocol("thin_parts_confirm", "confirm", "thin_parts", 40, 33, 3, 40),
 )
 BY_NAME = {protocol.name: protocol for protocol in PROTOCOLS}
 

@@ -19,6 +19,7 @@ Whitening the background keeps the features of later stages on the product. Meth
 `preprocess_folder` runs a method over a folder across processes, lists unusable photos as
 rejected, and on a rerun skips photos already done with the same method and settings.
 """
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -39,8 +40,9 @@ from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageE
                      read_json, save_image, write_json)
 from .rejected import rejected_frame
 
-METHODS = ("grabcut", "sobel_contour", "none")
-DEFAULT_METHOD = "grabcut"
+METHODS = ("auto", "grabcut", "sobel_contour", "none")
+DEFAULT_METHOD = "auto"
+WHITE_KIND, STUDIO_KIND, CLUTTERED_KIND = BACKGROUND_KINDS = ("white", "studio", "cluttered")
 REMOVED, PLAIN, IMPLAUSIBLE, UNCHANGED = OUTCOMES = ("removed", "plain", "implausible", "unchanged")
 STAGE = "01"
 WHITE = 255
@@ -79,6 +81,11 @@ PLAIN_SHARE = 0.5  # share of strip pixels within the tolerance (the product may
 MIN_FOREGROUND = 0.02  # masks outside these shares of the photo are implausible
 MAX_FOREGROUND = 0.9
 
+# auto: one method for the whole data set, from a survey of its backgrounds
+SURVEY_PHOTOS = 300  # seeded sample of photos whose background kind is looked at
+CLUTTERED_SET_SHARE = 0.5  # from this share of cluttered backgrounds up, auto removes backgrounds (grabcut)
+STUDIO_SET_SHARE = 0.9  # from this share of white and studio backgrounds up, auto whitens them too
+
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 CHUNKS_PER_WORKER = 4
 MAX_CHUNK = 16
@@ -103,7 +110,8 @@ def remove_background(rgb, method=DEFAULT_METHOD):
     (background painted white), `plain` (grabcut: the background was plain and near white
     already; the mask marks the pixels that differ from it), `implausible` (the mask was
     almost empty or almost the whole photo, or sobel_contour found no large contour: the
-    photo is kept with an all-foreground mask), `unchanged` (method `none`).
+    photo is kept with an all-foreground mask), `unchanged` (method `none`). A single photo has
+    no data set to survey, so `auto` removes as `grabcut` does.
     """
     _check_method(method)
     _check_rgb(rgb)
@@ -132,6 +140,32 @@ def _painted(rgb, mask):
 
 def _whole(rgb):
     return np.ones(rgb.shape[:2], dtype=bool)
+
+
+def background_kind(rgb):
+    """What a photo's background looks like: "white" (plain, near white), "studio" (plain of
+    another light tint, or a smooth gradient) or "cluttered"."""
+    _check_rgb(rgb)
+    if plain_background_colour(rgb) is not None:
+        return WHITE_KIND
+    small = _shrunk(rgb)
+    return STUDIO_KIND if _studio_background(_studio_lab(small), _strip(small.shape[:2])) is not None else CLUTTERED_KIND
+
+
+def auto_method(kinds):
+    """The method `auto` applies to a data set whose photos' background kinds are `kinds`.
+
+    Removal is applied where it makes a model's photos look alike: where most backgrounds are
+    cluttered, and where nearly all are studio backgrounds (tinted ones turn white like the
+    white ones). In between, the cut-outs of the few cluttered photos would differ from their
+    studio siblings, so every photo is kept as it is.
+    """
+    counts = Counter(kinds)
+    total = sum(counts.values())
+    if not total:
+        return "none"
+    cluttered = counts[CLUTTERED_KIND] / total
+    return "grabcut" if cluttered >= CLUTTERED_SET_SHARE or 1 - cluttered >= STUDIO_SET_SHARE else "none"
 
 
 def method_settings(method):
@@ -191,15 +225,20 @@ def _plain_mask(rgb, colour):
 
 
 def _at_work_size(rgb, mask_of):
-    """Run `mask_of` on the photo shrunk to WORK_SIDE and scale its mask back (None stays None)."""
+    """Run `mask_of` on the photo shrunk to WORK_SIDE and scale its mask back."""
+    small = _shrunk(rgb)
+    mask = mask_of(small)
+    if small.shape == rgb.shape:
+        return mask
+    return cv2.resize(mask.astype(np.float32), rgb.shape[1::-1], interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def _shrunk(rgb):
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(height, width))
-    small = rgb if scale == 1.0 else cv2.resize(
-        rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-    mask = mask_of(small)
-    if mask is None or scale == 1.0:
-        return mask
-    return cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) >= 0.5
+    if scale == 1.0:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
 # ----- studio backgrounds -----
@@ -213,10 +252,10 @@ def studio_mask(rgb):
     handles and straps of another colour stay whole, and so do shadows; enclosed gaps of the
     background's colour (inside a handle) larger than STUDIO_MIN_GAP of the photo are background.
     """
-    lab = cv2.cvtColor(cv2.medianBlur(np.ascontiguousarray(rgb), STUDIO_MEDIAN), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = _studio_lab(rgb)
     strip = _strip(rgb.shape[:2])
-    near = _distance_to_surface(lab, strip) < STUDIO_TOLERANCE
-    if near[strip].mean() < STUDIO_SHARE:
+    near = _studio_background(lab, strip)
+    if near is None:
         return None
     near = _distance_to_shading(lab, near) < STUDIO_TOLERANCE
     count, parts, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
@@ -224,6 +263,16 @@ def studio_mask(rgb):
     gaps = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= STUDIO_MIN_GAP * near.size)
     background = np.isin(parts, np.union1d(touching, gaps)) & near
     return _clean(~background)
+
+
+def _studio_lab(rgb):
+    return cv2.cvtColor(cv2.medianBlur(np.ascontiguousarray(rgb), STUDIO_MEDIAN), cv2.COLOR_RGB2LAB).astype(np.float32)
+
+
+def _studio_background(lab, strip):
+    """Pixels near the quadratic surface fitted to the strip, or None when it explains too little of the strip."""
+    near = _distance_to_surface(lab, strip) < STUDIO_TOLERANCE
+    return near if near[strip].mean() >= STUDIO_SHARE else None
 
 
 def _distance_to_surface(lab, strip):
@@ -350,9 +399,11 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     the same method and settings. With `none`, a photo whose content matches its extension is
     copied byte for byte (EXIF orientation and alpha are kept; `read_image` applies them
     later); any other photo is decoded and re-encoded.
+    `auto` surveys the backgrounds first and applies one method to every photo (`auto_method`).
     Photos that cannot be read are returned as a DataFrame (`file`, `stage`, `reason`) and the
-    run goes on; its `attrs["outcomes"]` counts the listed photos done by outcome (see
-    `remove_background`), skipped ones included. `workers` processes share the work (default:
+    run goes on; its `attrs` hold the method applied, the survey's counts of background kinds
+    (auto only) and `outcomes`, the listed photos done by outcome (see `remove_background`),
+    skipped ones included. `workers` processes share the work (default:
     one per CPU; 1 runs in this process); the outputs do not depend on it. Worker processes
     are started with "spawn", so a script calling this needs an `if __name__ == "__main__":`
     guard.
@@ -363,12 +414,32 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     job.check_folders()
     names = _check_names(file_names, job.mask_dir is not None)
     workers = _check_workers(workers)
-    manifest = _Manifest.load(job.dst_dir, method)
+    kinds = None
+    if method == "auto":
+        kinds = survey_backgrounds(job.src_dir, names, job.max_pixels)
+        job = dataclasses.replace(job, method=auto_method(kinds.elements()))
+    manifest = _Manifest.load(job.dst_dir, job.method)
     todo = names if force else [name for name in names if not (name in manifest.done and job.is_done(name))]
     rejected = rejected_frame((name, STAGE, reason) for name, reason in _run(job, todo, workers, manifest))
     done = Counter(manifest.done[name] for name in names if name in manifest.done)
     rejected.attrs["outcomes"] = {outcome: done[outcome] for outcome in OUTCOMES}
+    rejected.attrs["method"] = job.method
+    rejected.attrs["background_kinds"] = None if kinds is None else {kind: kinds[kind] for kind in BACKGROUND_KINDS}
     return rejected
+
+
+def survey_backgrounds(src_dir, names, max_pixels=DEFAULT_MAX_PIXELS, seed=0):
+    """Counter of the background kinds of a seeded sample of SURVEY_PHOTOS photos (unreadable ones skipped)."""
+    if len(names) > SURVEY_PHOTOS:
+        picked = np.random.default_rng(seed).choice(len(names), SURVEY_PHOTOS, replace=False)
+        names = [names[index] for index in sorted(picked)]
+    kinds = Counter()
+    for name in names:
+        try:
+            kinds[background_kind(read_image(Path(src_dir) / name, max_pixels))] += 1
+        except ImageError:
+            continue
+    return kinds
 
 
 class _Manifest:

@@ -94,6 +94,7 @@ _K_CHOICE = {
     "n_neighbors": 10,  # for the k-nearest-neighbour graph of the modularity and eigengap criteria
     "resolution": 1.5,  # modularity: above 1 favours more, smaller groups
     "modularity_tie": 0.005,  # modularity values this share below the best tie with it; the fewest clusters win
+    "silhouette_tie": 0.01,  # silhouettes this share below the best tie with it; the most clusters win
 }
 SOM_DEFAULTS = {
     **_SOM_TRAINING,
@@ -156,9 +157,10 @@ def cluster(features, method="som", seed=42, k=None, **options):
                          "or several joined by '+'")
     if "whiten_components" in settings and not _is_positive_int(settings["whiten_components"]):
         raise ValueError(f"whiten_components must be a positive integer, got {settings['whiten_components']!r}")
-    tie = settings.get("modularity_tie", 0.0)
-    if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
-        raise ValueError(f"modularity_tie must be a share from 0 to below 1, got {tie!r}")
+    for name in ("modularity_tie", "silhouette_tie"):
+        tie = settings.get(name, 0.0)
+        if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
+            raise ValueError(f"{name} must be a share from 0 to below 1, got {tie!r}")
     result = run(data, seed, k, settings)
     result.settings.update(seed=seed, n_images=len(data), n_dimensions=data.shape[1])
     return result
@@ -489,8 +491,9 @@ def _largest_k(n_images, settings):
 def _choose_k(sample_data, labels_by_k, largest_k, settings):
     """Pick k by the criterion, or the largest k of several: (k, name of the deciding criterion, its curve).
 
-    Each criterion's k is the one whose sample labelling it likes best (the smallest on ties, and
-    for modularity among values within `modularity_tie` of the best).
+    Each criterion's k is the one whose sample labelling it likes best (the smallest on ties);
+    for modularity the fewest clusters and for the silhouette the most among values within
+    `modularity_tie` or `silhouette_tie` of the best.
     """
     names = settings["criterion"].split("+")
     candidates = [count for count in sorted(labels_by_k) if 2 <= count <= min(largest_k, len(sample_data) - 1)]
@@ -498,22 +501,24 @@ def _choose_k(sample_data, labels_by_k, largest_k, settings):
         return min(labels_by_k), names[0], {}
     choices = []
     for name in names:
-        score, better, tie_option = CRITERIA[name]
+        score, better, tie_option, among_near = CRITERIA[name]
         curve = score(sample_data, {count: labels_by_k[count] for count in candidates}, settings)
         tie = settings[tie_option] if tie_option else 0.0
-        choices.append((_fewest_near_best(curve, better, tie), name, curve))
+        choices.append((_near_best(curve, better, tie, among_near), name, curve))
     return max(choices, key=lambda choice: choice[0])
 
 
-def _fewest_near_best(curve, better, tie):
-    """The smallest k whose value is within `tie` x |best value| of the best.
+def _near_best(curve, better, tie, among_near=min):
+    """The smallest (`among_near=min`) or largest k whose value is within `tie` x |best value| of the best.
 
-    Modularity has a broad, flat top: many partitions score within a hair of the best
-    (Good, de Montjoye & Clauset, 2010), so its exact maximum among them is noise of the sample.
+    Both criteria have flat tops whose exact maximum is noise of the sample. Modularity's is
+    broad (Good, de Montjoye & Clauset, 2010) and takes the fewest clusters; the silhouette
+    merges small groups first where group sizes are uneven, so among near-equal values it
+    takes the most.
     """
     best = better(curve.values())
     gap = (lambda value: best - value) if better is max else (lambda value: value - best)
-    return min(count for count, value in curve.items() if gap(value) <= tie * abs(best))
+    return among_near(count for count, value in curve.items() if gap(value) <= tie * abs(best))
 
 
 def _silhouette_curve(sample_data, labels_by_k, settings):
@@ -600,12 +605,12 @@ def _eigengap_curve(sample_data, labels_by_k, settings):
 
 
 CRITERIA = {
-    "whitened_silhouette": (_whitened_silhouette_curve, max, None),
-    "silhouette": (_silhouette_curve, max, None),
-    "modularity": (_modularity_curve, max, "modularity_tie"),
-    "calinski_harabasz": (_calinski_harabasz_curve, max, None),
-    "davies_bouldin": (_davies_bouldin_curve, min, None),
-    "eigengap": (_eigengap_curve, max, None),
+    "whitened_silhouette": (_whitened_silhouette_curve, max, None, min),
+    "silhouette": (_silhouette_curve, max, "silhouette_tie", max),
+    "modularity": (_modularity_curve, max, "modularity_tie", min),
+    "calinski_harabasz": (_calinski_harabasz_curve, max, None, min),
+    "davies_bouldin": (_davies_bouldin_curve, min, None, min),
+    "eigengap": (_eigengap_curve, max, None, min),
 }
 
 METHODS = {

@@ -22,7 +22,7 @@ class Settings:
     result_dir: str = "result/{dataset}"
     cache_dir: str = "cache"
     seed: int = 42
-    preprocess: str = "grabcut"
+    preprocess: str = "auto"
     save_masks: bool = False
     train_fraction: float = 0.5
     backbone: str = "efficientnet_lite0"

@@ -31,8 +31,14 @@ def preprocess(settings, save_masks=False, force=False):
     if len(rejected) == len(files):
         raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
                          f"{settings.data_file('rejected')}")
-    outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs.get("outcomes", {}).items() if count)
-    print(f"01: {len(files) - len(rejected)} photos preprocessed ({settings.preprocess}: {outcomes or 'none'}), "
+    kinds = rejected.attrs["background_kinds"]
+    if kinds is not None:
+        surveyed = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
+        print(f"01: auto chose {rejected.attrs['method']} from the backgrounds of {sum(kinds.values())} photos "
+              f"({surveyed}): " + ("cluttered backgrounds are removed" if rejected.attrs["method"] != "none" else
+                                   "mostly studio backgrounds, so every photo is kept as it is"))
+    outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs["outcomes"].items() if count)
+    print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
           f"{len(rejected)} rejected")
     return rejected
 

@@ -186,7 +186,8 @@ def test_corrupt_photo_is_rejected_and_the_others_are_written(tmp_path):
     (src / "m9_bad_0.jpg").write_bytes((src / names[0]).read_bytes()[:200])
     (src / "m9_empty_0.png").write_bytes(b"")
     all_names = names[:1] + ["m9_bad_0.jpg"] + names[1:] + ["m9_empty_0.png"]
-    rejected = preprocess_folder(src, tmp_path / "img", all_names, workers=1, mask_dir=tmp_path / "mask")
+    rejected = preprocess_folder(src, tmp_path / "img", all_names, method="grabcut", workers=1,
+                                 mask_dir=tmp_path / "mask")
     assert list(rejected.columns) == ["file", "stage", "reason"]
     assert rejected["file"].tolist() == ["m9_bad_0.jpg", "m9_empty_0.png"]
     assert (rejected["stage"] == "01").all()
@@ -244,21 +245,21 @@ def inodes(folder):
 def test_rerun_skips_finished_photos_and_redoes_stale_or_missing_ones(tmp_path):
     src, dst = tmp_path / "raw", tmp_path / "img"
     names = write_photos(src, 3)
-    preprocess_folder(src, dst, names, workers=1)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1)
     first = inodes(dst)  # every write replaces the file, so a rewrite changes its inode
-    again = preprocess_folder(src, dst, names, workers=1)
+    again = preprocess_folder(src, dst, names, method="grabcut", workers=1)
     assert inodes(dst) == first
     assert again.attrs["outcomes"]["removed"] == 3  # skipped photos are counted from the manifest
     newer = (dst / names[0]).stat().st_mtime + 10
     os.utime(src / names[0], (newer, newer))
     (dst / names[1]).unlink()
-    preprocess_folder(src, dst, names, workers=1)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1)
     second = inodes(dst)
     assert second[names[0]] != first[names[0]]
     assert names[1] in second
     assert second[names[2]] == first[names[2]]
     os.utime(src / names[0], (newer - 20, newer - 20))
-    preprocess_folder(src, dst, names, workers=1, force=True)
+    preprocess_folder(src, dst, names, method="grabcut", workers=1, force=True)
     assert all(inode != second[name] for name, inode in inodes(dst).items())
 
 
@@ -312,3 +313,33 @@ def test_a_graded_studio_background_counts_as_studio_and_a_cluttered_one_does_no
     rgb, truth, _ = bag_on(np.broadcast_to(graded, (200, 200, 3)))
     assert iou(background.studio_mask(rgb), truth) > 0.9
     assert background.studio_mask(product_photo(0, textured=True)[0]) is None
+
+
+@pytest.mark.parametrize("kinds, chosen", [(["studio"] * 6 + ["cluttered"] * 4, "none"),
+                                           (["white"] * 5 + ["cluttered"] * 5, "grabcut"),
+                                           (["cluttered"] * 3, "grabcut"), ([], "none"),
+                                           (["studio"] * 10 + ["white"] * 9 + ["cluttered"], "grabcut"),
+                                           (["studio"] * 10 + ["white"] * 8 + ["cluttered"] * 2, "grabcut"),
+                                           (["studio"] * 10 + ["white"] * 7 + ["cluttered"] * 3, "none")])
+def test_auto_removes_where_it_makes_a_set_look_alike(kinds, chosen):
+    assert background.auto_method(kinds) == chosen
+
+
+def test_background_kinds_of_white_tinted_and_cluttered_photos():
+    assert background.background_kind(bag_on((252, 252, 252))[0]) == "white"
+    assert background.background_kind(bag_on((228, 214, 236))[0]) == "studio"
+    assert background.background_kind(product_photo(0, textured=True)[0]) == "cluttered"
+
+
+@pytest.mark.parametrize("cluttered, method", [(0, "grabcut"), (2, "none"), (6, "grabcut")])
+def test_auto_applies_one_method_to_the_whole_set(tmp_path, cluttered, method):
+    names = []
+    for seed in range(6):
+        rgb = product_photo(seed, textured=True)[0] if seed < cluttered else bag_on((235 - 4 * seed, 225, 215))[0]
+        names.append(f"M{seed}_P_{seed}.png")
+        save_image(tmp_path / "raw" / names[-1], rgb)
+    rejected = preprocess_folder(tmp_path / "raw", tmp_path / "out", names, method="auto", workers=1)
+    assert rejected.attrs["background_kinds"] == {"white": 0, "studio": 6 - cluttered, "cluttered": cluttered}
+    assert rejected.attrs["method"] == method
+    unchanged = [(tmp_path / "raw" / name).read_bytes() == (tmp_path / "out" / name).read_bytes() for name in names]
+    assert all(unchanged) == (method == "none") and not any(unchanged[:cluttered] if method != "none" else [])
