@@ -53,7 +53,7 @@ LEARNING_RATE = 1e-3
 VALIDATION_FRACTION = 0.2
 # Stage 02 trains in two phases: the embedding head on cached backbone outputs (HEAD_EPOCHS at
 # LEARNING_RATE), then the backbone's top FINETUNE_BLOCKS blocks with the head (EPOCHS at
-# FINETUNE_LEARNING_RATE; FINETUNE_BLOCKS = 0 skips this phase). See prodcluster/finetune.py.
+# FINETUNE_LEARNING_RATE; FINETUNE_BLOCKS = 0 skips this phase). See docs/decisions.md.
 HEAD_EPOCHS = 40
 AUGMENTED_VIEWS = 4  # augmented copies of every photo cached for the head phase
 EMBEDDING_LOSS = "supcon"  # "supcon" (supervised contrastive) or "cosface" (cosine softmax with margin)

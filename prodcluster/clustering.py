@@ -1,55 +1,20 @@
 """Group feature vectors and predict how many groups there are.
 
 The default method ("som") follows Vesanto & Alhoniemi (2000): a Self-Organising Map
-(MiniSom, 5*sqrt(N) nodes, PCA-initialised) condenses the images into prototype
-vectors, the prototypes are clustered hierarchically (Ward), and the hierarchy is cut
-where an internal criterion computed on the images themselves is best, so k comes from
-the data, not from the size of the grid. The cut's clusters then seed KMeans on the full
-vectors, which settles images the map placed near a border. Choices measured on
-synthetic blobs (benchmarks/cluster_synthetic.py: 10 groups of 1,000, 150 groups of
-10-70, 24 groups of 10; separated and overlapping) and on EfficientNet-Lite0 features of
-Fashion-MNIST test (10 x 1,000; ImageNet and fine-tuned), of 75 Fashion-MNIST items x 10
-renders, and of the 24-model demo:
+(MiniSom, 5*sqrt(N) nodes, PCA-initialised, trained on N/4 principal components) condenses
+the images into prototype vectors; Ward clusters the prototypes, each weighted by the images
+it holds (image-free nodes join the nearest held node); the hierarchy is cut where an internal
+criterion computed on a sample of the images is best, so k comes from the data, not from the
+grid; the cut's clusters then seed KMeans on the full vectors, which settles images the map
+placed near a border. The criterion (default "silhouette+modularity") is the larger k of the
+cosine silhouette's choice and the kNN-graph modularity's, each read off a flat top with a
+tie rule. The measurements behind each choice are in docs/decisions.md.
 
-- Ward weighs each node by the images it holds (the merge cost is the rise of the
-  images' within-cluster sum of squares), and image-free nodes, which the map stretches
-  between groups, join the nearest node that holds images. Unweighted Ward over all
-  nodes chose k 28 for the demo (ARI 0.965), 68 for the 75 items (0.870) and 10 and 10 on
-  Fashion-MNIST (0.427, 0.579); weighted: 26 (0.977), 68 (0.882), 11 and 10 (0.486,
-  0.582). The KMeans step then gives 0.977, 0.891, 0.519 and 0.627. Average linkage:
-  28 (0.965), 78 (0.907), 14 (0.497) and 23 (0.514). On synthetic blobs the default
-  chooses 10, 145 and 24 (separated; ARI 0.99-1.00) and 10, 140 and 26 (overlapping; ARI
-  1.000, 0.932, 0.849); unweighted Ward without KMeans chose 10, 151, 24 and 10, 163, 27.
-- Criterion (default "silhouette+modularity"): each of the two picks a k and the larger
-  wins, since each undercounts in a regime where the other does not. The mean cosine
-  silhouette on a seeded sample is the only single criterion that recovered k in every
-  synthetic regime and kept the 75 real items near 75, but on real features of a few
-  large groups it prefers the coarsest split (Fashion-MNIST: 7 groups on ImageNet
-  features, 3 on fine-tuned ones, ARI 0.475 and 0.218). Modularity of the sample's
-  10-nearest-neighbour graph at resolution 1.5 chose about 10 there but merges small
-  groups (17-27 for the 24-model demo and the 75 items), where the silhouette's larger k
-  wins. On the unweighted hierarchy modularity chose 7 and 8 on Fashion-MNIST at
-  resolution 1.0 and 11 and 13 at 2.0; with 5 neighbours 9-15 and 8-13. Its top is flat
-  (on fine-tuned Fashion-MNIST features k 10, 11 and 12 score 0.6892, 0.6911 and 0.6912), so
-  values within 0.5% of its best tie and the fewest clusters among them win: there 12 became
-  10 (ARI 0.649 -> 0.669) and on ImageNet features 11 became 10 (0.519 -> 0.513); where the
-  silhouette decides (the demo, the 75 items) nothing changes.
-- Measured on the unweighted hierarchy: the silhouette on the sample's 24 leading
-  principal components scaled to unit variance ("whitened_silhouette", an option) chose
-  11 and 14 on Fashion-MNIST, 83 for the 75 items and 25-27 for the demo, but 2 for 150
-  synthetic groups (also with 64 or 128 components). Calinski-Harabasz chose 2 almost
-  everywhere, Davies-Bouldin 2-3 or up to 300 for few large groups and over-split many
-  small ones, and the eigengap of a kNN graph was exact on separated blobs but chose 7
-  and 17 on Fashion-MNIST and 2 and 15 for overlapping 150 and 24 blobs.
-- The map trains on N/4 principal components (16 to 256): few components denoise small
-  sets, many groups need more of them, and 256 instead of 2,048 dimensions makes the
-  map about 30 times faster. Criteria always use the full vectors.
-
-The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid
-sized round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given),
-"agglomerative" (Ward on a sample of the images, k by the same criterion), "hdbscan"
-(noise images join the nearest cluster centre) and "reference" (unit vectors, PCA to 100
-dimensions, KMeans at each k of a grid, k by the best cosine silhouette).
+The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
+round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a
+sample of the images, k by the same criterion), "hdbscan" (noise images join the nearest
+cluster centre) and "reference" (unit vectors, PCA to 100 dimensions, KMeans at each k of a
+grid, k by the best cosine silhouette).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +59,7 @@ _K_CHOICE = {
     "n_neighbors": 10,  # for the k-nearest-neighbour graph of the modularity and eigengap criteria
     "resolution": 1.5,  # modularity: above 1 favours more, smaller groups
     "modularity_tie": 0.005,  # modularity values this share below the best tie with it; the fewest clusters win
-    "silhouette_tie": 0.01,  # silhouettes this share below the best tie with it; the most clusters win
+    "silhouette_tie": 0.0,  # silhouettes this share below the best tie with it; the most clusters win (0: off)
 }
 SOM_DEFAULTS = {
     **_SOM_TRAINING,

@@ -3,7 +3,7 @@
 Uses the fine-tuned network when one exists, else the plain pretrained backbone (said in
 the log and in features.json). From the fine-tuned network it reads `feature_layer`:
 "combined" (the backbone's pooled features beside the learnt embedding, each of unit length)
-groups unseen models best on the Fashion-MNIST benchmark (see finetune.py). Every vector is
+groups unseen models best on the Fashion-MNIST benchmark (docs/decisions.md). Every vector is
 L2-normalised by default, so distances compare directions, as the embedding was trained.
 Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
 of photos; photos that cannot be read are listed as rejected and left out, and

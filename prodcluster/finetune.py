@@ -1,89 +1,20 @@
 """Stage 02: fine-tune a pretrained backbone so that photos of one product model land close together.
 
-What counts is how the features group models the network never saw, so the network learns
-an L2-normalised embedding with a loss that acts on distances, not only a classifier:
-
-- "supcon" (default): supervised contrastive loss (Khosla et al., 2020). Every photo in a
-  batch is pulled towards the other photos of its model and pushed from the rest.
-- "cosface": softmax over cosine similarities to one learnt unit vector per model, with an
-  additive margin (Wang et al., 2018).
-
-Training runs in two phases, each holding out `validation_fraction` of every known model's
-photos, stopping early on the validation loss and keeping its best weights:
+What counts is how the features group models the network never saw, so the network learns an
+L2-normalised embedding with a loss on distances: "supcon" (default; supervised contrastive,
+Khosla et al., 2020) or "cosface" (cosine softmax with an additive margin, Wang et al., 2018).
+Two phases each hold out `validation_fraction` of every known model's photos, stop early on the
+validation loss and keep their best weights:
 
 1. Head: the backbone is frozen; its outputs for `augmented_views` augmented copies of every
-   photo are computed once and cached, so the head trains for many epochs in seconds.
-2. Top blocks: the last `finetune_blocks` blocks of the backbone train together with the head
-   at the low `finetune_learning_rate`, photos augmented on the fly. Batch-norm layers stay
-   frozen in inference mode: statistics of small batches of a few models would replace the
-   ImageNet ones and blur what the backbone knows about other models.
+   photo are cached, so the head trains for many epochs in seconds.
+2. Top blocks: the last `finetune_blocks` blocks train with the head at the low
+   `finetune_learning_rate`, photos augmented on the fly; batch-norm layers stay frozen, since
+   statistics of small batches of a few models would blur what ImageNet taught.
 
-The saved network holds Keras' own layers only, so it loads in safe mode; the loss and the
-per-model class vectors are used in training and not saved. Stage 03 reads one of its layers
-(FEATURE_LAYERS): the embedding, the backbone's pooled features, or both side by side.
-
-Why these defaults, measured on the Fashion-MNIST benchmark (efficientnet_lite0 at 96 px,
-300 photos of each of the 7 known classes; 3,000 test photos, 300 per class, KMeans at the
-true k=10, mean ARI of 3 seeds; Recall@1 among the 3 unseen classes):
-
-    features                              ARI all  unseen   seen     Recall@1 unseen
-    plain ImageNet pooled                 0.525    0.683    0.440    0.933
-    head only: softmax, 256-d layer       0.586    0.762    0.500    0.934
-    head only: cosface embedding          0.484    0.294    0.617    0.899
-    head only: supcon embedding           0.498    0.349    0.648    0.913
-    head only: cosface, combined          0.592    0.571    0.604    0.939
-    head only: supcon, combined           0.650    0.764    0.594    0.939
-    two phases (top 2 blocks, 3 epochs):
-      supcon, combined                    0.662    0.768    0.609    0.944
-
-Both distance losses group the known models best (seen ARI) but, alone, fold unseen models
-onto known ones; putting the embedding beside the backbone's pooled features ("combined",
-each part of unit length) keeps what the backbone knows about every model and adds what the
-embedding learnt, and with supcon it is best on all photos and on unseen Recall@1. The second
-phase adds a little; training more blocks lowered the training loss but not the validation
-loss, and lowered unseen ARI (top 4 blocks, up to 20 epochs: 0.661). Eight cached views
-instead of four changed nothing beyond run-to-run noise.
-
-Those runs predate the mixed validation batches (training_and_validation_rows), when early
-stopping followed noise. On the full benchmark (10,000 test photos, KMeans at the true k), the
-defaults give ARI 0.665 before that fix and 0.664 after; 10 epochs of the second phase instead of
-3 gave 0.629, and training 8 blocks on all 42,000 known training photos raised seen ARI from 0.61
-to 0.78 but lowered unseen ARI from 0.77 to 0.40: deeper training learns the known models and
-forgets what tells new ones apart.
-
-Later runs on another machine (Intel Xeon instead of AMD EPYC; fine-tuned results differ between
-the two, and the same defaults give 0.670 there), KMeans at the true k:
-
-    defaults (300 photos per class, top 2 blocks, 3 epochs; 105 s)     0.670  0.776  0.622  0.958
-    300 photos per class, top 4 blocks, 6 epochs (166 s)               0.665  0.767  0.619  0.957
-    1,000 photos per class, top 4 blocks, 6 epochs (533 s)             0.705  0.769  0.682  0.956
-    the same, unlabelled test photos in every phase-2 batch (*)        0.650  0.653  0.631  0.955
-    plain ImageNet pooled features                                     0.552  0.772  0.442  0.958
-
-(columns: ARI all, unseen, seen; Recall@1 unseen; * a scratch script calling fine_tune with its
-phase 2 replaced, KMeans with 10 starts instead of 4). The fourth row follows generalised category
-discovery (Vaze et al., 2022): each batch also holds 16 photos of the set to be clustered, each
-twice, as its own positive pair in the same contrastive loss, so that what tells unknown models
-apart is kept; here it lowered every score. Added to the head phase on cached outputs (4
-augmented views of every test photo), it lowered the combined features' ARI from 0.647 to
-0.58-0.63 (weights 0.5 to 8 of the unlabelled term; KMeans at k=10 in a scratch script). More
-blocks alone change little; more photos raise seen ARI but not unseen ARI or Recall@1, which the
-defaults keep at the plain features' level at a fifth of the time. Putting the third row's
-embedding beside the unchanged ImageNet pooled features (a frozen copy of the backbone) gave
-0.715, unseen 0.779, Recall@1 0.961, but on the 75 new items of the many-small-groups protocol
-(top 4 blocks, 6 epochs) it gave 0.883 and 0.902 against 0.901 and 0.913 for the fine-tuned pair
-(KMeans at the true k, two seeds; scratch script).
-
-How far features of this backbone can go: a classifier trained on the true labels of half the
-test photos (all 10 classes; logistic regression, scored on the other half, two random halves)
-labels them with ARI 0.711 and 0.713 from the plain pooled features, 0.744 and 0.742 from the
-defaults' fine-tuned features, and 0.779 and 0.769 from those of the 1,000-photo, 4-block run,
-where KMeans at the true k without labels reaches 0.663 and 0.706 (10 starts). On the plain
-features, training the classifier on 4 augmented views of each photo gives 0.732, and adding a
-512-unit hidden layer 0.736. A clustering rarely beats a classifier trained with the labels, so
-ARI 0.80 needs features whose supervised score is well above it: training more of the backbone
-on more photos raises that score, and at 8 blocks and all 42,000 photos it forgets the unseen
-types (0.40 above).
+The saved network holds Keras' own layers only, so it loads in safe mode. Stage 03 reads one of
+its FEATURE_LAYERS: the embedding, the backbone's pooled features, or both side by side. The
+measurements behind these defaults are in docs/decisions.md.
 """
 import logging
 import math
