@@ -34,7 +34,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 from skimage.morphology import remove_small_holes
-from tqdm import tqdm
+from .progress import progress_bar
 
 from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageError, atomic_path, read_image,
                      read_json, save_image, write_json)
@@ -149,7 +149,8 @@ def background_kind(rgb):
     if plain_background_colour(rgb) is not None:
         return WHITE_KIND
     small = _shrunk(rgb)
-    return STUDIO_KIND if _studio_background(_studio_lab(small), _strip(small.shape[:2])) is not None else CLUTTERED_KIND
+    studio = _studio_background(_studio_lab(small), _strip(small.shape[:2])) is not None
+    return STUDIO_KIND if studio else CLUTTERED_KIND
 
 
 def auto_method(kinds):
@@ -175,7 +176,8 @@ def method_settings(method):
         return {}
     names = ["MEDIAN_KERNEL", "MIN_CONTOUR_FRACTION"]
     if method == "grabcut":
-        names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING", "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
+        names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING",
+                  "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
                   "EDGE_BAND_SHARE", "SMOOTH_BAND_EDGES", "GRABCUT_ROUNDS", "GRABCUT_ROUNDS_WITH_CONTOURS",
                   "KEEP_PART_SHARE", "MAX_HOLE_SHARE", "OPENING_KERNEL", "RNG_SEED", "PLAIN_LIGHTNESS",
                   "PLAIN_TOLERANCE", "PLAIN_SHARE", "MIN_FOREGROUND", "MAX_FOREGROUND"]
@@ -541,7 +543,7 @@ def _run(job, names, workers, manifest):
     chunks = _split(names, workers)
     rejected = []
     try:
-        with tqdm(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
+        with progress_bar(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
             for chunk, results in zip(chunks, _map_chunks(job, chunks, workers)):
                 for name, outcome, reason in results:
                     if reason is None:

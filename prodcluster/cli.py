@@ -2,9 +2,14 @@
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 from .settings import Settings
+
+VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
+# TensorFlow reads this when first imported (later, by a stage): its start-up notes only with -v.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if VERBOSE else "2")
 
 # What a user can fix from the message alone: missing or stale inputs, bad settings or data.
 USER_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
@@ -15,7 +20,7 @@ def run(main):
     try:
         main()
     except USER_ERRORS as error:
-        if "-v" in sys.argv or "--verbose" in sys.argv:
+        if VERBOSE:
             raise
         sys.exit(f"error: {error}\n(rerun with -v for the traceback)")
 

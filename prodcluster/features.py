@@ -12,7 +12,7 @@ feature_files.txt names the photo of every row.
 import logging
 
 import numpy as np
-from tqdm import tqdm
+from .progress import progress_bar
 
 from .backbones import build_backbone
 from .batches import iter_batches
@@ -82,7 +82,7 @@ def _write_rows(network, paths, settings, tmp, dim, normalize):
     batches = iter_batches([paths[i] for i in existing], settings.input_size, settings.batch_size,
                            settings.max_image_pixels)
     written = 0
-    for rows, images, batch_errors in tqdm(batches, total=-(-len(existing) // settings.batch_size),
+    for rows, images, batch_errors in progress_bar(batches, total=-(-len(existing) // settings.batch_size),
                                            desc="03 features"):
         errors += [(existing[row], error) for row, error in batch_errors]
         if len(rows):

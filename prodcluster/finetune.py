@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from keras import ops
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from .progress import progress_bar
 
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
@@ -193,7 +193,8 @@ def cached_backbone_outputs(backbone, augment, paths, settings, views):
     """Backbone outputs of `views` augmented copies of every photo (the first copy unaugmented)."""
     outputs = np.zeros((views, len(paths), backbone.output_shape[-1]), np.float32)
     batches = iter_batches(paths, settings.input_size, settings.batch_size, settings.max_image_pixels)
-    for rows, images, errors in tqdm(batches, total=-(-len(paths) // settings.batch_size), desc="02 backbone"):
+    n_batches = -(-len(paths) // settings.batch_size)
+    for rows, images, errors in progress_bar(batches, total=n_batches, desc="02 backbone"):
         if errors:
             raise errors[0][1]
         for view in range(views):
@@ -308,13 +309,13 @@ class TrainingProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if not self.per_batch:
-            self.bar = tqdm(total=self.params["epochs"], desc=self.desc, unit="epoch")
+            self.bar = progress_bar(total=self.params["epochs"], desc=self.desc, unit="epoch")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
         if self.per_batch:
-            self.bar = tqdm(total=self.params["steps"], desc=f"{self.desc} epoch {epoch + 1}/{self.params['epochs']}",
-                            unit="batch")
+            self.bar = progress_bar(total=self.params["steps"], unit="batch",
+                                    desc=f"{self.desc} epoch {epoch + 1}/{self.params['epochs']}")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.per_batch:

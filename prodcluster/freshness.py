@@ -45,10 +45,10 @@ class Stage:
     outputs: Callable
     fields: tuple = ()
     forwards_force: bool = False
+    on_skip: str | None = None  # "package.module:function" called with the settings when the stage is skipped
 
     def run(self, settings, **options):
-        module, function = self.function.split(":")
-        return getattr(importlib.import_module(module), function)(settings, **options)
+        return _imported(self.function)(settings, **options)
 
     def stamp_path(self, settings):
         return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
@@ -70,6 +70,8 @@ def run_stage(stage, stages, settings, force=False, **options):
     if not force and recorded and _matches(recorded, current) \
             and recorded.get("outputs") == stage.output_fingerprints(settings):
         print(f"{stage.name}: inputs and settings unchanged since its last run; skipped (--force reruns it)")
+        if stage.on_skip:
+            _imported(stage.on_skip)(settings)
         return None
     if recorded and not _matches(recorded, current):
         print(f"{stage.name}: {_describe_change(recorded, current)} changed since its last run; redoing it")
@@ -79,6 +81,11 @@ def run_stage(stage, stages, settings, force=False, **options):
     result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
     write_json(stage.stamp_path(settings), {**current, "outputs": stage.output_fingerprints(settings)})
     return result
+
+
+def _imported(name):
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _check_upstream(stage, stages, settings, seen=None):

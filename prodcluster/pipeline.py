@@ -71,7 +71,8 @@ STAGES = (
           fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
                                  "som_iterations_per_image", "seed")),
     Stage("evaluation", "evaluation.py", "prodcluster.stages:evaluate",
-          inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from")),
+          inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from"),
+          on_skip="prodcluster.stages:print_scores"),
     Stage("visualize", "visualize.py", "prodcluster.stages:visualize",
           inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),
 )

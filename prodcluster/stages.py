@@ -101,10 +101,16 @@ def evaluate(settings):
               "clustering": {key: value for key, value in read_json(settings.data_file("clustering")).items()
                              if key != "criterion_curve"}}
     write_json(settings.data_file("metrics"), report)
-    print(metrics.format_table(scores))
-    print(f"recall@1 on unseen models: {_fmt(recall)}; photos: {len(predictions)} clustered + "
-          f"{report['n_rejected']} rejected")
+    print_scores(settings, report)
     return report
+
+
+def print_scores(settings, report=None):
+    """Print the scores table of metrics.json (or of `report`), as the evaluation does."""
+    report = report or read_json(settings.data_file("metrics"))
+    print(metrics.format_table(report["scores"]))
+    print(f"recall@1 on unseen models: {_fmt(report['recall_at_1_unseen'])}; photos: {report['n_clustered']} "
+          f"clustered + {report['n_rejected']} rejected")
 
 
 def visualize(settings):

@@ -56,6 +56,8 @@ def test_run_all_end_to_end(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ari" in done.stdout and "wall time per stage" in done.stdout
+    assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr  # TensorFlow's notes: -v only
+    assert "\r" not in done.stdout + done.stderr  # no progress bars when the output is not a terminal
     data = tmp_path / "data" / "demo"
     for name in ("images.txt", "labels.csv", "labels_true.txt", "split.csv", "features.npy", "predictions.csv",
                  "labels_pred.txt", "clustering.json", "metrics.json"):
@@ -66,6 +68,11 @@ def test_run_all_end_to_end(tmp_path):
     assert metrics["n_clustered"] + metrics["n_rejected"] == 20
     for picture in ("tsne.png", "umatrix.png", "clusters.png"):
         assert (tmp_path / "result" / "demo" / picture).stat().st_size > 1000
+    up_to_date = subprocess.run([sys.executable, "run_all.py", "--image-size", "64", "--epochs", "2"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=600)
+    assert up_to_date.returncode == 0, up_to_date.stderr[-3000:]
+    assert "evaluation: inputs and settings unchanged" in up_to_date.stdout
+    assert "homogeneity" in up_to_date.stdout and "recall@1 on unseen models" in up_to_date.stdout
     rerun = subprocess.run([sys.executable, "04_cluster_som.py"], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
