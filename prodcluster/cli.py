@@ -22,7 +22,12 @@ def run(main):
     except USER_ERRORS as error:
         if VERBOSE:
             raise
-        sys.exit(f"error: {error}\n(rerun with -v for the traceback)")
+        message = error.advice(by_flag=True) if hasattr(error, "advice") and _given("--backbone") else error
+        sys.exit(f"error: {message}\n(rerun with -v for the traceback)")
+
+
+def _given(option):
+    return any(word == option or word.startswith(option + "=") for word in sys.argv[1:])
 
 
 def parser(doc):
@@ -39,6 +44,9 @@ def parser(doc):
 def add_network_options(result):
     result.add_argument("--backbone", choices=["inception_v3", "mobilenet_v2", "efficientnet_lite0"],
                         help="backbone network (default: BACKBONE in config.py)")
+    result.add_argument("--backbone-weights", metavar="FILE",
+                        help="local file of the backbone's ImageNet weights (inception_v3, mobilenet_v2; "
+                             "default: BACKBONE_WEIGHTS in config.py)")
     result.add_argument("--image-size", type=int, help="network input size in pixels (default: the backbone's)")
     result.add_argument("--batch-size", type=int, help="photos per batch (default: BATCH_SIZE in config.py)")
     return result
@@ -48,5 +56,9 @@ def settings(config, args):
     """Settings from config.py, overridden by the options given on the command line."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     fields = {f.name for f in dataclasses.fields(Settings)}
-    overrides = {key: value for key, value in vars(args).items() if key in fields}
-    return Settings.from_config(config, **overrides)
+    options = vars(args).copy()
+    weights_file = options.pop("backbone_weights", None)  # a file for the chosen backbone, not the whole dict
+    settings = Settings.from_config(config, **{key: value for key, value in options.items() if key in fields})
+    if weights_file:
+        settings = settings.replace(backbone_weights={**settings.backbone_weights, settings.backbone: weights_file})
+    return settings
