@@ -30,6 +30,7 @@ from .progress import progress_bar
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path, write_csv, write_json
+from .settings import MODEL_FILES
 from .split import KNOWN, load_split
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ LOSSES = ("supcon", "cosface")
 SUPCON_TEMPERATURE = 0.1
 COSFACE_SCALE = 16.0
 COSFACE_MARGIN = 0.2
+MIN_FINETUNE_MODELS = 2  # a contrastive loss needs photos of another model to push from
 HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs many positives
 DROPOUT = 0.2
 
@@ -229,10 +231,20 @@ class PhotoBatches(keras.utils.PyDataset):
 
 
 def fine_tune(settings):
-    """Train the head, then the top blocks; save the network, its classes, history and learning curve."""
+    """Train the head, then the top blocks; save the network, its classes, history and learning curve.
+
+    Too few known photos or models to learn from: no network, an empty history, and a warning.
+    """
     _check_settings(settings)
     keras.utils.set_random_seed(settings.seed)
     classes, paths, targets = training_photos(settings)
+    if len(classes) < MIN_FINETUNE_MODELS or len(paths) < settings.min_finetune_photos:
+        log.warning("02: only %d photos of %d known models (fine-tuning needs %d photos of %d models, "
+                    "MIN_FINETUNE_PHOTOS): skipped; stage 03 uses the plain pretrained backbone",
+                    len(paths), len(classes), settings.min_finetune_photos, MIN_FINETUNE_MODELS)
+        for name in MODEL_FILES:
+            (settings.models / name).unlink(missing_ok=True)
+        return pd.DataFrame()
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
     nets = Networks(backbone, len(classes), settings.embedding_loss, settings.embedding_dim, settings.seed)

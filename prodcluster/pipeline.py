@@ -61,7 +61,7 @@ STAGES = (
           fields=settings_fields("backbone", "image_size", "backbone_weights", "batch_size", "epochs",
                                  "learning_rate", "validation_fraction", "head_epochs", "augmented_views",
                                  "embedding_loss", "embedding_dim", "finetune_blocks", "finetune_learning_rate",
-                                 "early_stopping_patience", "max_image_pixels", "seed")),
+                                 "early_stopping_patience", "min_finetune_photos", "max_image_pixels", "seed")),
     Stage("03", "03_extract_features.py", "prodcluster.features:extract_features",
           inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info"),
           fields=settings_fields("backbone", "image_size", "backbone_weights", "feature_layer", "use_finetuned",

@@ -53,6 +53,7 @@ THUMB_QUALITY = 80
 THUMBS_PER_CLUSTER = 12  # photos shown in a cluster's row; the rest are counted
 MODELS_NAMED_PER_CLUSTER = 6
 MERGED_PAIRS_SHOWN = 10
+SMALL_SET_PHOTOS = 50  # below this many clustered photos the summary warns that the scores say little
 REJECTED_SHOWN = 200
 SPRITE_MAX_SIDE = 8192  # the largest sprite the Embedding Projector accepts
 SPRITE_MAX_CELL = 64
@@ -400,8 +401,10 @@ def _page(run, clusters, pairs):
 def _summary(run, clusters):
     features = run.features_info
     described = f", features: {_text(features.get('backbone'))} ({_text(features.get('source'))})"
+    small = (_note(f"Only {len(run.files)} photos: at this size the scores and the number of clusters say little.")
+             if len(run.files) < SMALL_SET_PHOTOS else "")
     return (f"<p>{len(run.listed)} photos listed, {len(run.files)} clustered, {len(run.rejections)} rejected; "
-            f"{len(clusters)} clusters by {_text(run.clustering.get('method', '?'))}{described}.</p>")
+            f"{len(clusters)} clusters by {_text(run.clustering.get('method', '?'))}{described}.</p>{small}")
 
 
 def _note(text):

@@ -39,6 +39,7 @@ class Settings:
     finetune_blocks: int = 2
     finetune_learning_rate: float = 1e-4
     early_stopping_patience: int = 5
+    min_finetune_photos: int = 20
     use_finetuned: bool = True
     finetuned_from: str | None = None
     feature_layer: str = "combined"

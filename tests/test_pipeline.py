@@ -58,6 +58,7 @@ def test_run_all_end_to_end(tmp_path):
     assert "ari" in done.stdout and "wall time per stage" in done.stdout
     assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr  # TensorFlow's notes: -v only
     assert "\r" not in done.stdout + done.stderr  # no progress bars when the output is not a terminal
+    assert "only 8 photos of 2 known models" in done.stderr  # too few to fine-tune on: plain features
     data = tmp_path / "data" / "demo"
     for name in ("images.txt", "labels.csv", "labels_true.txt", "split.csv", "features.npy", "predictions.csv",
                  "labels_pred.txt", "clustering.json", "metrics.json"):

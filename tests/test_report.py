@@ -161,6 +161,7 @@ def test_scores_clusters_and_rejected_photo_are_on_the_page(tiny_run):
     assert set(score_rows) == {"all", "seen", "unseen"}
     text = " ".join(dom.text)
     assert "purity 1.00" in text and "M001 × 5" in text
+    assert "Only 13 photos: at this size the scores and the number of clusters say little." in text
     rejected_rows = [row for row in dom.rows if UNREADABLE_NAME in row]
     assert rejected_rows and "stage 01" in rejected_rows[0][-1]
 
