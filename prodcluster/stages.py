@@ -18,6 +18,8 @@ from .split import known_models
 
 log = logging.getLogger(__name__)
 UNCLUSTERED = -1
+AUTO_REASONS = {"grabcut": "backgrounds are removed, so every photo of a model ends up on white",
+                "none": "a mix of studio and cluttered backgrounds, so every photo is kept as it is"}
 
 
 def preprocess(settings, save_masks=False, force=False):
@@ -35,8 +37,7 @@ def preprocess(settings, save_masks=False, force=False):
     if kinds is not None:
         surveyed = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
         print(f"01: auto chose {rejected.attrs['method']} from the backgrounds of {sum(kinds.values())} photos "
-              f"({surveyed}): " + ("cluttered backgrounds are removed" if rejected.attrs["method"] != "none" else
-                                   "mostly studio backgrounds, so every photo is kept as it is"))
+              f"({surveyed}): " + AUTO_REASONS[rejected.attrs["method"]])
     outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs["outcomes"].items() if count)
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
           f"{len(rejected)} rejected")
