@@ -11,8 +11,9 @@ from pathlib import Path
 import keras
 
 from prodcluster import efficientnet_lite
+from prodcluster.settings import BACKBONE_SIZES
 
-BACKBONES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224}
+BACKBONES = BACKBONE_SIZES
 MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, "efficientnet_lite0": efficientnet_lite.MIN_SIZE}
 MOBILENET_ALPHA = 1.4
 

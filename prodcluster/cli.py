@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 
-from .settings import Settings
+from .settings import BACKBONE_SIZES, Settings
 
 VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
 # TensorFlow reads this when first imported (later, by a stage): its start-up notes only with -v.
@@ -42,7 +42,7 @@ def parser(doc):
 
 
 def add_network_options(result):
-    result.add_argument("--backbone", choices=["inception_v3", "mobilenet_v2", "efficientnet_lite0"],
+    result.add_argument("--backbone", choices=list(BACKBONE_SIZES),
                         help="backbone network (default: BACKBONE in config.py)")
     result.add_argument("--backbone-weights", metavar="FILE",
                         help="local file of the backbone's ImageNet weights (inception_v3, mobilenet_v2; "
@@ -61,4 +61,4 @@ def settings(config, args):
     settings = Settings.from_config(config, **{key: value for key, value in options.items() if key in fields})
     if weights_file:
         settings = settings.replace(backbone_weights={**settings.backbone_weights, settings.backbone: weights_file})
-    return settings
+    return settings.validate()

@@ -30,16 +30,13 @@ from .progress import progress_bar
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path, write_csv, write_json
-from .settings import MODEL_FILES
+from .settings import EMBEDDING_LOSSES, FEATURE_LAYERS, MODEL_FILES
 from .split import KNOWN, load_split
 
 log = logging.getLogger(__name__)
 
-BACKBONE_LAYER = "backbone_features"
-EMBEDDING_LAYER = "embedding"
-COMBINED_LAYER = "combined"
-FEATURE_LAYERS = (COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER)
-LOSSES = ("supcon", "cosface")
+COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER = FEATURE_LAYERS
+LOSSES = EMBEDDING_LOSSES
 SUPCON_TEMPERATURE = 0.1
 COSFACE_SCALE = 16.0
 COSFACE_MARGIN = 0.2

@@ -81,12 +81,12 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 
 def run_stage(name, settings, force=False, **options):
     """Run one stage unless it is up to date; return its result, or None when skipped."""
-    return _run_fresh(BY_NAME[name], STAGES, settings, force=force, **options)
+    return _run_fresh(BY_NAME[name], STAGES, settings.validate(), force=force, **options)
 
 
 def run_all(settings, finetune_network=True, force=False):
     """Labels, background removal, split, fine-tuning, features, clustering, scores, pictures."""
-    settings = settings.replace(use_finetuned=finetune_network)
+    settings = settings.replace(use_finetuned=finetune_network).validate()
     if settings.dataset == "demo":
         demo.ensure_demo(settings.raw_img)
     seconds = {}
