@@ -34,7 +34,8 @@ def feature_network(settings):
         _check_same_backbone(path, settings)
         log.info("03: features from the fine-tuned network %s (layer %s)", path, settings.feature_layer)
         return load_feature_extractor(path, settings.feature_layer), {
-            "source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer}
+            "source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer,
+            "finetuned_on": settings.finetuned_from or settings.dataset}
     log.info("03: no fine-tuned network at %s; using the plain pretrained %s", path, settings.backbone)
     network = build_backbone(settings.backbone, settings.input_size,
                              settings.backbone_weights.get(settings.backbone), settings.cache)

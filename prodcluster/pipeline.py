@@ -11,6 +11,7 @@ import time
 from . import demo
 from .freshness import Stage, run_stage as _run_fresh, settings_fields
 from .settings import MODEL_FILES
+from .split import trained_on
 
 
 def _data(*names):
@@ -36,7 +37,7 @@ def _cluster_outputs(settings):
 
 
 def _evaluation_inputs(settings):
-    split_of = settings.replace(dataset=settings.finetuned_from or settings.dataset)
+    split_of = settings.replace(dataset=trained_on(settings))
     return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
                  "rejected")(settings) + [split_of.data_file("split")]
 
@@ -71,7 +72,7 @@ STAGES = (
           fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
                                  "som_iterations_per_image", "seed")),
     Stage("evaluation", "evaluation.py", "prodcluster.stages:evaluate",
-          inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from"),
+          inputs=_evaluation_inputs, outputs=_data("metrics"),
           on_skip="prodcluster.stages:print_scores"),
     Stage("visualize", "visualize.py", "prodcluster.stages:visualize",
           inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),

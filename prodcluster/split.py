@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from .fileio import read_csv, write_csv
+from .fileio import read_csv, read_json, write_csv
 from .labels import load_labels
 
 KNOWN, HELD_OUT = "known", "held_out"
@@ -64,3 +64,10 @@ def known_models(settings):
         return set()
     split = read_csv(path)
     return set(split.loc[split["role"] == KNOWN, "model_id"])
+
+
+def trained_on(settings):
+    """The data set whose known models the features' network saw, as stage 03 recorded it."""
+    path = settings.data_file("features_info")
+    recorded = read_json(path).get("finetuned_on") if path.is_file() else None
+    return recorded or settings.finetuned_from or settings.dataset

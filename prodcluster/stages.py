@@ -14,7 +14,7 @@ from .features import load_features
 from .fileio import load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
 from .labels import load_image_list, load_labels
 from .rejected import load_rejected, record_rejected
-from .split import known_models
+from .split import known_models, trained_on
 
 log = logging.getLogger(__name__)
 UNCLUSTERED = -1
@@ -88,7 +88,7 @@ def evaluate(settings):
     merged = predictions.merge(labels[["file", "model_id"]], on="file", how="left", validate="one_to_one")
     if merged["model_id"].isna().any():
         raise ValueError(f"{settings.data_file('predictions')} names photos missing from labels.csv: rerun 03 and 04")
-    seen = known_models(settings.replace(dataset=settings.finetuned_from or settings.dataset))
+    seen = known_models(settings.replace(dataset=trained_on(settings)))
     scores = metrics.split_scores(merged["model_id"].to_numpy(), merged["cluster"].to_numpy(), seen)
     features, files = load_features(settings)
     model_of = dict(zip(labels["file"], labels["model_id"]))
