@@ -11,7 +11,8 @@
 - clusters/: one folder per cluster holding links to the original photos.
 - clusters.csv: every photo with its original path, cluster, true model and rejection reasons.
 - projector/: features.tsv, metadata.tsv, sprite.jpg and projector_config.pbtxt for the
-  TensorBoard Embedding Projector (`tensorboard --logdir result/<DATASET>/projector`).
+  Embedding Projector (load the TSV files at projector.tensorflow.org, or `pip install
+  tensorboard` and `tensorboard --logdir result/<DATASET>/projector`).
 
 Photo file names may hold any character, so every name reaches the page through
 html.escape, and links to photos are URL-quoted as well. Files are written atomically;
@@ -533,9 +534,9 @@ def _exports_body(run):
         (result(CLUSTER_FOLDER), "one folder per cluster with links to the original photos"),
         (result(LABELS_EXPORT), "every photo with its original path, cluster, true model and rejection reasons"),
         (result(PROJECTOR_FOLDER) / "projector_config.pbtxt",
-         "TensorBoard Embedding Projector files (features.tsv, metadata.tsv, sprite.jpg): run "
-         f"<code>tensorboard --logdir {_text(os.path.relpath(result(PROJECTOR_FOLDER), run.settings.root))}</code>,"
-         " or load the two TSV files at the online projector"),
+         "Embedding Projector files (features.tsv, metadata.tsv, sprite.jpg): load the two TSV files with "
+         "<em>Load</em> at projector.tensorflow.org (no install), or <code>pip install tensorboard</code> and run "
+         f"<code>tensorboard --logdir {_text(os.path.relpath(result(PROJECTOR_FOLDER), run.settings.root))}</code>"),
         (result(CONTACT_SHEET), "contact sheet of the largest clusters as one PNG"),
     ]
     listed = "".join(f'<li><a href="{_link(run, path)}">{_text(path.name)}</a>: {what}</li>'

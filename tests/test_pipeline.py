@@ -69,6 +69,10 @@ def test_run_all_end_to_end(tmp_path):
     assert metrics["n_clustered"] + metrics["n_rejected"] == 20
     for picture in ("tsne.png", "umatrix.png", "clusters.png"):
         assert (tmp_path / "result" / "demo" / picture).stat().st_size > 1000
+    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    undocumented = [path.name for path in (tmp_path / "result" / "demo").iterdir()
+                    if path.name not in readme and path.name != "report_files"]  # the page's own thumbnails
+    assert not undocumented, f"README does not say what these outputs are: {undocumented}"
     up_to_date = subprocess.run([sys.executable, "run_all.py", "--image-size", "64", "--epochs", "2"], cwd=REPO,
                                 env=env, capture_output=True, text=True, timeout=600)
     assert up_to_date.returncode == 0, up_to_date.stderr[-3000:]
