@@ -34,10 +34,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 from skimage.morphology import remove_small_holes
-from .progress import progress_bar
 
 from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageError, atomic_path, read_image,
                      read_json, save_image, write_json)
+from .progress import progress_bar
 from .rejected import rejected_frame
 
 METHODS = ("auto", "grabcut", "sobel_contour", "none")

@@ -12,13 +12,13 @@ feature_files.txt names the photo of every row.
 import logging
 
 import numpy as np
-from .progress import progress_bar
 
 from .backbones import build_backbone
 from .batches import iter_batches
 from .fileio import atomic_path, load_npy, read_json, require_file, write_json, write_lines
 from .finetune import FEATURE_LAYERS, load_feature_extractor
 from .labels import load_image_list
+from .progress import progress_bar
 from .rejected import record_rejected, rejected_frame
 
 log = logging.getLogger(__name__)

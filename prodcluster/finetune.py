@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 from keras import ops
 from matplotlib.figure import Figure
-from .progress import progress_bar
+from matplotlib.ticker import MaxNLocator
 
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path, write_csv, write_json
+from .progress import progress_bar
 from .settings import EMBEDDING_LOSSES, FEATURE_LAYERS, MODEL_FILES
 from .split import KNOWN, load_split
 
@@ -360,29 +361,33 @@ def _history_frame(history, phase):
     return frame
 
 
-def save_learning_curve(frame, path):
-    """Training and validation loss per epoch, one line piece per phase.
+LEARNING_CURVE_NOTE = ("A contrastive loss grows with the photos in its batch: training batches hold many augmented "
+                       "views,\nvalidation batches only the held-out photos, so read each line's trend, not the "
+                       "gap between them.")
 
-    The pieces are not joined: a contrastive loss depends on the batch size, which differs
-    between the phases.
+
+def save_learning_curve(frame, path):
+    """Training and validation loss per epoch, one panel (own scale) per phase; returns the panel titles.
+
+    Losses are not comparable across phases (other batch sizes) nor between training and
+    validation (other batches), which the figure's note says.
     """
-    figure = Figure(figsize=(6, 3.5))
-    axes = figure.subplots()
-    steps = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-    for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
-        if column not in frame:
-            continue
-        for number, (phase, rows) in enumerate(frame.groupby("phase", sort=False)):
-            axes.plot(steps[rows.index], rows[column], marker="o", markersize=3, color=colour,
-                      label=column.replace("_", " ") if number == 0 else None)
-    for phase, rows in frame.groupby("phase", sort=False):
-        axes.axvline(steps[rows.index[0]] - 0.5, color="grey", linestyle="--", linewidth=1)
-        axes.annotate(phase, (steps[rows.index[0]] - 0.4, 1), xycoords=("data", "axes fraction"),
-                      va="top", fontsize=8, color="grey")
-    axes.set(xlabel="epoch (both phases)", ylabel="loss", title="Fine-tuning")
-    axes.legend()
+    phases = list(frame.groupby("phase", sort=False))
+    figure = Figure(figsize=(4 * len(phases) + 1, 4), layout="constrained")
+    titles = []
+    for axes, (phase, rows) in zip(figure.subplots(1, len(phases), squeeze=False)[0], phases):
+        for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
+            if column in rows:
+                axes.plot(np.arange(1, len(rows) + 1), rows[column], marker="o", markersize=3, color=colour,
+                          label="training" if column == "loss" else "validation")
+        titles.append(f"phase {phase.replace('_', ' ')}")
+        axes.set(xlabel="epoch", ylabel="loss", title=titles[-1])
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(fontsize="small")
+    figure.suptitle(LEARNING_CURVE_NOTE, fontsize="small")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    return titles
 
 
 def save_model(model, settings):

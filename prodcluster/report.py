@@ -67,6 +67,7 @@ SECTIONS = {
     "tsne": "t-SNE map",
     "som": "Self-organising map",
     "clusters": "Clusters",
+    "split-models": "Models split across clusters",
     "merged-pairs": "Models most often merged",
     "rejected": "Rejected photos",
     "exports": "Exports",
@@ -385,6 +386,7 @@ def _page(run, clusters, pairs):
         "tsne": _tsne_body(run),
         "som": _som_body(run),
         "clusters": "".join(_cluster_row(run, cluster) for cluster in clusters),
+        "split-models": _split_models_body(run),
         "merged-pairs": _pairs_body(run, pairs),
         "rejected": _rejected_body(run),
         "exports": _exports_body(run),
@@ -505,6 +507,35 @@ def _pairs_body(run, pairs):
     rows = "".join(_pair_row(run, pair) for pair in pairs)
     return (f"<table>{head}{rows}</table>"
             + _note("Photo pairs of two models placed in one cluster; each such pair lowers the ARI."))
+
+
+def split_models(run):
+    """(model, photos, [(cluster, photos of the model in it), ...]) for each model spread over clusters,
+    the most spread first: the errors that cluster purity cannot show."""
+    if run.models is None:
+        return []
+    spread = []
+    for model in np.unique(run.models):
+        clusters, counts = np.unique(run.clusters[run.models == model], return_counts=True)
+        if len(clusters) > 1:
+            parts = sorted(zip(clusters.tolist(), counts.tolist()), key=lambda pair: (-pair[1], pair[0]))
+            spread.append((str(model), int(counts.sum()), parts))
+    return sorted(spread, key=lambda entry: (-len(entry[2]), entry[0]))
+
+
+def _split_models_body(run):
+    if run.models is None:
+        return _note("The photos have no true models.")
+    spread = split_models(run)
+    if not spread:
+        return _note("Every model's photos are in one cluster.")
+    rows = "".join(f'<tr><td class="text">{_text(model)}</td><td>{photos}</td><td>{len(parts)}</td>'
+                   f'<td class="text">{", ".join(f"{cluster} ({count})" for cluster, count in parts)}</td></tr>'
+                   for model, photos, parts in spread)
+    head = ('<tr><th class="text">model</th><th>photos</th><th>clusters</th>'
+            '<th class="text">clusters (photos of the model in each)</th></tr>')
+    return (_note(f"{len(spread)} of {len(np.unique(run.models))} models have photos in more than one cluster; "
+                  "a cluster can be pure while its model is split.") + f"<table>{head}{rows}</table>")
 
 
 def _pair_row(run, pair):

@@ -62,12 +62,20 @@ def cluster(settings):
         (settings.result / "umatrix.png").unlink(missing_ok=True)
     write_json(settings.data_file("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
-        "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files)})
+        "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
+        "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()}})
     if result.criterion_curve:
-        clustering.save_criterion_plot(result, settings.result / "k_criterion.png")
+        clustering.save_criterion_plot(result, settings.result / "k_criterion.png", _true_k(settings, files))
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def _true_k(settings, files):
+    """How many true models the clustered photos show, or None without labels."""
+    labels = load_labels(settings)
+    models = labels.loc[labels["file"].isin(files), "model_id"].dropna()
+    return int(models.nunique()) or None
 
 
 def cluster_options(settings):

@@ -167,7 +167,8 @@ def test_weights_advice_follows_how_the_backbone_was_chosen():
 def test_backbone_weights_flag_reaches_the_network_and_its_error(tmp_path):
     make_demo(tmp_path / "raw_img" / "demo", n_models=2, photos_per_model=2, seed=1)
     env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "00_make_labels_true.py"], cwd=REPO, env=env, check=True, capture_output=True)
+    for script in ("00_make_labels_true.py", "01_img_preprocess.py"):
+        subprocess.run([sys.executable, script], cwd=REPO, env=env, check=True, capture_output=True)
     done = subprocess.run([sys.executable, "03_extract_features.py", "--backbone", "inception_v3",
                            "--backbone-weights", str(tmp_path / "nowhere.h5")], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)

@@ -88,4 +88,4 @@ def test_run_all_end_to_end(tmp_path):
     assert read_json(data / "clustering.json")["settings"]["criterion"] == "silhouette"
     unknown = subprocess.run([*stage_04, "silhouette+nope"], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300)
-    assert unknown.returncode != 0 and "unknown criterion 'silhouette+nope'" in unknown.stderr
+    assert unknown.returncode != 0 and "K_CRITERION is 'silhouette+nope'" in unknown.stderr
