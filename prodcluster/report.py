@@ -54,6 +54,7 @@ THUMB_QUALITY = 80
 THUMBS_PER_CLUSTER = 12  # photos shown in a cluster's row; the rest are counted
 MODELS_NAMED_PER_CLUSTER = 6
 MERGED_PAIRS_SHOWN = 10
+UNNAMED_MODEL = "?"  # shown for photos whose names give no model id
 SMALL_SET_PHOTOS = 50  # below this many clustered photos the summary warns that the scores say little
 REJECTED_SHOWN = 200
 SPRITE_MAX_SIDE = 8192  # the largest sprite the Embedding Projector accepts
@@ -190,7 +191,7 @@ def _true_models(listed, files, settings):
     if unknown:
         raise ValueError(f"{settings.data_file('feature_files')} names {len(unknown)} photo(s) missing from "
                          f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
-    return np.array([model_of[name] for name in files], dtype=str)
+    return np.array([model_of[name] or UNNAMED_MODEL for name in files], dtype=str)
 
 
 def _rejections(rejected):
@@ -238,7 +239,8 @@ def _merged_pairs(run):
     cluster_names, cluster_codes = np.unique(run.clusters, return_inverse=True)
     table = contingency_matrix(model_codes, cluster_codes, sparse=True).tocsr()
     together = scipy.sparse.triu(table @ table.T, k=1).tocoo()
-    best = np.lexsort((together.col, together.row, -together.data))[:MERGED_PAIRS_SHOWN]
+    named = (model_names[together.row] != UNNAMED_MODEL) & (model_names[together.col] != UNNAMED_MODEL)
+    best = [i for i in np.lexsort((together.col, together.row, -together.data)) if named[i]][:MERGED_PAIRS_SHOWN]
     return [_pair(run, table, model_names, cluster_names, together.row[i], together.col[i], together.data[i])
             for i in best]
 
@@ -349,7 +351,9 @@ def _write_cluster_links(run, clusters, folder):
         link_folder.mkdir()
         for row in cluster.members.tolist():
             name = run.files[row]
-            os.symlink(os.path.relpath(run.photo(name), link_folder), link_folder / name)
+            link = link_folder / name
+            link.parent.mkdir(parents=True, exist_ok=True)  # names may hold sub-folders
+            os.symlink(os.path.relpath(run.photo(name), link.parent), link)
 
 
 def _labels_export(run):
@@ -515,7 +519,7 @@ def split_models(run):
     if run.models is None:
         return []
     spread = []
-    for model in np.unique(run.models):
+    for model in np.setdiff1d(np.unique(run.models), [UNNAMED_MODEL]):
         clusters, counts = np.unique(run.clusters[run.models == model], return_counts=True)
         if len(clusters) > 1:
             parts = sorted(zip(clusters.tolist(), counts.tolist()), key=lambda pair: (-pair[1], pair[0]))
@@ -534,7 +538,8 @@ def _split_models_body(run):
                    for model, photos, parts in spread)
     head = ('<tr><th class="text">model</th><th>photos</th><th>clusters</th>'
             '<th class="text">clusters (photos of the model in each)</th></tr>')
-    return (_note(f"{len(spread)} of {len(np.unique(run.models))} models have photos in more than one cluster; "
+    n_models = len(np.setdiff1d(np.unique(run.models), [UNNAMED_MODEL]))
+    return (_note(f"{len(spread)} of {n_models} models have photos in more than one cluster; "
                   "a cluster can be pure while its model is split.") + f"<table>{head}{rows}</table>")
 
 

@@ -30,7 +30,7 @@ def split_models(model_ids, train_fraction, seed):
 def make_training_folders(settings):
     """Write split.csv and one folder per known model holding links to its preprocessed photos."""
     labels = load_labels(settings)
-    split = split_models(labels["model_id"], settings.train_fraction, settings.seed)
+    split = split_models(labels.loc[labels["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
     write_csv(settings.data_file("split"), split)
     known = set(split.loc[split["role"] == KNOWN, "model_id"])
     train_root = settings.train_img

@@ -74,8 +74,8 @@ def cluster(settings):
 def _true_k(settings, files):
     """How many true models the clustered photos show, or None without labels."""
     labels = load_labels(settings)
-    models = labels.loc[labels["file"].isin(files), "model_id"].dropna()
-    return int(models.nunique()) or None
+    models = labels.loc[labels["file"].isin(files), "model_id"]
+    return int(models[models != ""].nunique()) or None
 
 
 def cluster_options(settings):
@@ -90,22 +90,29 @@ def cluster_options(settings):
 
 
 def evaluate(settings):
-    """Scores against the true model ids, for all photos and for seen and unseen models apart."""
+    """Scores against the true model ids, for all photos and for seen and unseen models apart.
+
+    Only photos whose names give a model id are scored; how many were left out is reported.
+    """
     labels = load_labels(settings)
     predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
     merged = predictions.merge(labels[["file", "model_id"]], on="file", how="left", validate="one_to_one")
     if merged["model_id"].isna().any():
         raise ValueError(f"{settings.data_file('predictions')} names photos missing from labels.csv: rerun 03 and 04")
+    labelled = merged[merged["model_id"] != ""]
+    if labelled.empty:
+        raise ValueError(f"no clustered photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID, so there is "
+                         "nothing to score against: the clusters are in predictions.csv and result/")
     seen = known_models(settings.replace(dataset=trained_on(settings)))
-    scores = metrics.split_scores(merged["model_id"].to_numpy(), merged["cluster"].to_numpy(), seen)
+    scores = metrics.split_scores(labelled["model_id"].to_numpy(), labelled["cluster"].to_numpy(), seen)
     features, files = load_features(settings)
     model_of = dict(zip(labels["file"], labels["model_id"]))
     row_models = np.array([model_of[name] for name in files])
-    unseen_rows = ~np.isin(row_models, list(seen))
+    unseen_rows = (row_models != "") & ~np.isin(row_models, list(seen))
     recall = metrics.recall_at_1(features, row_models, mask=unseen_rows) if unseen_rows.sum() > 1 else None
     rejected = load_rejected(settings)
     report = {"scores": scores, "recall_at_1_unseen": recall, "n_listed": len(labels),
-              "n_clustered": len(predictions), "n_rejected": int(rejected["file"].nunique()),
+              "n_clustered": len(predictions), "n_scored": len(labelled), "n_rejected": int(rejected["file"].nunique()),
               "features": read_json(settings.data_file("features_info")),
               "clustering": {key: value for key, value in read_json(settings.data_file("clustering")).items()
                              if key != "criterion_curve"}}
@@ -118,8 +125,10 @@ def print_scores(settings, report=None):
     """Print the scores table of metrics.json (or of `report`), as the evaluation does."""
     report = report or read_json(settings.data_file("metrics"))
     print(metrics.format_table(report["scores"]))
+    unscored = report["n_clustered"] - report.get("n_scored", report["n_clustered"])
     print(f"recall@1 on unseen models: {_fmt(report['recall_at_1_unseen'])}; photos: {report['n_clustered']} "
-          f"clustered + {report['n_rejected']} rejected")
+          f"clustered + {report['n_rejected']} rejected" + (f"; {unscored} clustered photos have no model id in their "
+                                                            "name and are not scored" if unscored else ""))
 
 
 def visualize(settings):
@@ -127,8 +136,8 @@ def visualize(settings):
     features, files = load_features(settings)
     predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
     labels = load_labels(settings)
-    model_of = dict(zip(labels["file"], labels["model_id"]))
-    true = np.array([model_of[name] for name in files])
+    model_of = dict(zip(labels["file"], labels["model_id"].replace("", "?")))  # "?": no model id in the name
+    true = np.array([model_of[name] for name in files]) if (labels["model_id"] != "").any() else None
     pred = predictions["cluster"].astype(int).to_numpy()
     written = [settings.result / "tsne.png", settings.result / "clusters.png"]
     visual.plot_tsne(features, true, pred, written[0], perplexity=settings.tsne_perplexity, seed=settings.seed)

@@ -89,3 +89,22 @@ def test_run_all_end_to_end(tmp_path):
     unknown = subprocess.run([*stage_04, "silhouette+nope"], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300)
     assert unknown.returncode != 0 and "K_CRITERION is 'silhouette+nope'" in unknown.stderr
+
+
+def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_photos(tmp_path):
+    folder = tmp_path / "raw_img" / "mine"
+    photos = make_demo(tmp_path / "made", n_models=4, photos_per_model=6, seed=2)
+    for number, photo in enumerate(photos):
+        # half keep their MODELID_PRODUCTID_IMAGEID name, half become a seller's own names in sub-folders
+        target = folder / photo.name if number % 2 else folder / f"seller {number % 3}" / f"IMG {number:04d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        photo.rename(target)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "run_all.py", "--dataset", "mine", "--image-size", "64"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "12 clustered photos have no model id in their name and are not scored" in done.stdout
+    metrics = read_json(tmp_path / "data" / "mine" / "metrics.json")
+    assert metrics["n_clustered"] == 24 and metrics["n_scored"] == 12
+    assert (tmp_path / "img" / "mine" / "seller 0" / "IMG 0000.jpg").is_file()
+    assert (tmp_path / "result" / "mine" / "report.html").is_file()
