@@ -75,9 +75,9 @@ def _write_demo(root, quick):
         demo.make_demo(folder, mask_folder=scenes.true_mask_folder(root, "demo"), **options)
 
 
-def _fmnist_args(root, **extra):
+def _fmnist_args(root, test_count=None):
     return SimpleNamespace(source=fmnist_data.DEFAULT_SOURCE, root=Path(root), per_class=300, overwrite=False,
-                           known=",".join(map(str, fmnist_data.DEFAULT_KNOWN_CLASSES)), test_count=None, **extra)
+                           known=",".join(map(str, fmnist_data.DEFAULT_KNOWN_CLASSES)), test_count=test_count)
 
 
 PROTOCOLS = (

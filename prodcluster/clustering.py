@@ -7,8 +7,8 @@ it holds (image-free nodes join the nearest held node); the hierarchy is cut whe
 criterion computed on a sample of the images is best, so k comes from the data, not from the
 grid; the cut's clusters then seed KMeans on the full vectors, which settles images the map
 placed near a border. The criterion (default "silhouette+modularity") is the larger k of the
-cosine silhouette's choice and the kNN-graph modularity's, each read off a flat top with a
-tie rule. The measurements behind each choice are in docs/decisions.md.
+cosine silhouette's choice and the kNN-graph modularity's (the fewest clusters on its flat
+top). The measurements behind each choice are in docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
 round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a

@@ -295,6 +295,13 @@ def test_the_modularity_tie_reaches_the_choice_of_k():
     assert generous.k < exact.k == 8
 
 
+def test_the_silhouette_tie_reaches_the_choice_of_k():
+    features, _ = nested_groups()
+    exact = cluster(features, criterion="silhouette")
+    generous = cluster(features, criterion="silhouette", silhouette_tie=0.9)
+    assert generous.k > exact.k
+
+
 @pytest.mark.parametrize("name", ["modularity_tie", "silhouette_tie"])
 @pytest.mark.parametrize("tie", [-0.1, 1.0, "0.005", True])
 def test_a_tie_outside_0_to_1_is_refused(name, tie):
