@@ -12,7 +12,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, help="training epochs (default: EPOCHS in config.py)")
     args = parser.parse_args(argv)
     history = pipeline.run_stage("02", cli.settings(config, args), force=args.force)
-    if history is not None:
+    if history is not None and len(history):
         print(f"02: trained {len(history)} epochs")
 
 

@@ -5,11 +5,12 @@ Writes data/<DATASET>/features.npy (float32, N x D), feature_files.txt and featu
 """
 import config
 from prodcluster import cli, pipeline
+from prodcluster.settings import FEATURE_LAYERS
 
 
 def main(argv=None):
     parser = cli.add_network_options(cli.parser(__doc__))
-    parser.add_argument("--feature-layer", choices=["combined", "embedding", "backbone_features"],
+    parser.add_argument("--feature-layer", choices=FEATURE_LAYERS,
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
     args = parser.parse_args(argv)

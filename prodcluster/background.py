@@ -34,10 +34,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 from skimage.morphology import remove_small_holes
-from tqdm import tqdm
 
 from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageError, atomic_path, read_image,
                      read_json, save_image, write_json)
+from .progress import progress_bar
 from .rejected import rejected_frame
 
 METHODS = ("auto", "grabcut", "sobel_contour", "none")
@@ -149,7 +149,8 @@ def background_kind(rgb):
     if plain_background_colour(rgb) is not None:
         return WHITE_KIND
     small = _shrunk(rgb)
-    return STUDIO_KIND if _studio_background(_studio_lab(small), _strip(small.shape[:2])) is not None else CLUTTERED_KIND
+    studio = _studio_background(_studio_lab(small), _strip(small.shape[:2])) is not None
+    return STUDIO_KIND if studio else CLUTTERED_KIND
 
 
 def auto_method(kinds):
@@ -175,7 +176,8 @@ def method_settings(method):
         return {}
     names = ["MEDIAN_KERNEL", "MIN_CONTOUR_FRACTION"]
     if method == "grabcut":
-        names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING", "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
+        names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING",
+                  "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
                   "EDGE_BAND_SHARE", "SMOOTH_BAND_EDGES", "GRABCUT_ROUNDS", "GRABCUT_ROUNDS_WITH_CONTOURS",
                   "KEEP_PART_SHARE", "MAX_HOLE_SHARE", "OPENING_KERNEL", "RNG_SEED", "PLAIN_LIGHTNESS",
                   "PLAIN_TOLERANCE", "PLAIN_SHARE", "MIN_FOREGROUND", "MAX_FOREGROUND"]
@@ -394,11 +396,11 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     """Remove the background of `file_names` in `src_dir`; return the rejected photos.
 
     Each result is written under the same file name into `dst_dir` (and, with `mask_dir`, the
-    mask as `<stem>.png`, white on the foreground). A photo is skipped unless `force` when its
-    outputs exist, are newer than the photo, and `dst_dir`'s manifest records it as done with
-    the same method and settings. With `none`, a photo whose content matches its extension is
-    copied byte for byte (EXIF orientation and alpha are kept; `read_image` applies them
-    later); any other photo is decoded and re-encoded.
+    mask as `<name without extension>.png`, white on the foreground); names may hold sub-folders.
+    A photo is skipped unless `force` when its outputs exist, are newer than the photo, and
+    `dst_dir`'s manifest records it as done with the same method and settings. With `none`, a
+    photo whose content matches its extension is copied byte for byte (EXIF orientation and
+    alpha are kept; `read_image` applies them later); any other photo is decoded and re-encoded.
     `auto` surveys the backgrounds first and applies one method to every photo (`auto_method`).
     Photos that cannot be read are returned as a DataFrame (`file`, `stage`, `reason`) and the
     run goes on; its `attrs` hold the method applied, the survey's counts of background kinds
@@ -494,7 +496,7 @@ class _FolderJob:
     def outputs(self, name):
         if self.mask_dir is None:
             return [self.dst_dir / name]
-        return [self.dst_dir / name, self.mask_dir / f"{Path(name).stem}.png"]
+        return [self.dst_dir / name, self.mask_dir / _mask_name(name)]
 
     def is_done(self, name):
         try:
@@ -541,7 +543,7 @@ def _run(job, names, workers, manifest):
     chunks = _split(names, workers)
     rejected = []
     try:
-        with tqdm(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
+        with progress_bar(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
             for chunk, results in zip(chunks, _map_chunks(job, chunks, workers)):
                 for name, outcome, reason in results:
                     if reason is None:
@@ -590,12 +592,18 @@ def _check_names(file_names, with_masks):
         raise TypeError("file_names must be a list of file names, not a single name")
     names = [str(name) for name in file_names]
     for name in names:
-        if Path(name).name != name or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"{name!r} is not a photo file name ({', '.join(IMAGE_EXTENSIONS)}, no folder part)")
+        path = Path(name)
+        if path.is_absolute() or ".." in path.parts or path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise ValueError(f"{name!r} is not a photo path inside the photo folder ({', '.join(IMAGE_EXTENSIONS)}, "
+                             "no absolute path or '..')")
     _check_unique(names, "file name")
     if with_masks:
-        _check_unique([Path(name).stem for name in names], "mask name (file name without extension)")
+        _check_unique([_mask_name(name) for name in names], "mask name (file name without extension)")
     return names
+
+
+def _mask_name(name):
+    return Path(name).with_suffix(".png").as_posix()
 
 
 def _check_unique(values, what):

@@ -2,9 +2,14 @@
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
-from .settings import Settings
+from .settings import BACKBONE_SIZES, Settings
+
+VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
+# TensorFlow reads this when first imported (later, by a stage): its start-up notes only with -v.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if VERBOSE else "2")
 
 # What a user can fix from the message alone: missing or stale inputs, bad settings or data.
 USER_ERRORS = (FileNotFoundError, ValueError, RuntimeError)
@@ -15,9 +20,14 @@ def run(main):
     try:
         main()
     except USER_ERRORS as error:
-        if "-v" in sys.argv or "--verbose" in sys.argv:
+        if VERBOSE:
             raise
-        sys.exit(f"error: {error}\n(rerun with -v for the traceback)")
+        message = error.advice(by_flag=True) if hasattr(error, "advice") and _given("--backbone") else error
+        sys.exit(f"error: {message}\n(rerun with -v for the traceback)")
+
+
+def _given(option):
+    return any(word == option or word.startswith(option + "=") for word in sys.argv[1:])
 
 
 def parser(doc):
@@ -32,8 +42,11 @@ def parser(doc):
 
 
 def add_network_options(result):
-    result.add_argument("--backbone", choices=["inception_v3", "mobilenet_v2", "efficientnet_lite0"],
+    result.add_argument("--backbone", choices=list(BACKBONE_SIZES),
                         help="backbone network (default: BACKBONE in config.py)")
+    result.add_argument("--backbone-weights", metavar="FILE",
+                        help="local file of the backbone's ImageNet weights (inception_v3, mobilenet_v2; "
+                             "default: BACKBONE_WEIGHTS in config.py)")
     result.add_argument("--image-size", type=int, help="network input size in pixels (default: the backbone's)")
     result.add_argument("--batch-size", type=int, help="photos per batch (default: BATCH_SIZE in config.py)")
     return result
@@ -43,5 +56,9 @@ def settings(config, args):
     """Settings from config.py, overridden by the options given on the command line."""
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     fields = {f.name for f in dataclasses.fields(Settings)}
-    overrides = {key: value for key, value in vars(args).items() if key in fields}
-    return Settings.from_config(config, **overrides)
+    options = vars(args).copy()
+    weights_file = options.pop("backbone_weights", None)  # a file for the chosen backbone, not the whole dict
+    settings = Settings.from_config(config, **{key: value for key, value in options.items() if key in fields})
+    if weights_file:
+        settings = settings.replace(backbone_weights={**settings.backbone_weights, settings.backbone: weights_file})
+    return settings.validate()

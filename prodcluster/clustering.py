@@ -88,6 +88,7 @@ class ClusterResult:
 
     labels: cluster of each image, 0..k-1 from the largest cluster down. k_criterion: how
     k was set (the deciding criterion, "given", ...); criterion_curve: {k: value} of that
+    criterion (criterion_curves: of each criterion combined, with the k it chose alone);
     criterion over the candidates. som_weights (rows x cols x D, in feature space) and
     node_labels exist for map methods: the cluster of each node (for "som", that of the
     nearest cluster centre; for "som_nodes", nodes without images get numbers from k up).
@@ -99,6 +100,7 @@ class ClusterResult:
     method: str
     k_criterion: str | None = None
     criterion_curve: dict | None = None
+    criterion_curves: dict = field(default_factory=dict)  # every criterion's curve and own k: {name: (k, curve)}
     som_weights: np.ndarray | None = None
     node_labels: np.ndarray | None = None
     settings: dict = field(default_factory=dict)
@@ -171,9 +173,9 @@ def _cluster_som(data, seed, k, settings):
     if k is None:
         sample = _sample_indices(len(data), settings["sample_size"], seed)
         sample_labels = {count: node_labels[bmu[sample]] for count, node_labels in partitions.items()}
-        k, criterion, curve = _choose_k(data[sample], sample_labels, _largest_k(len(data), settings), settings)
+        k, criterion, curve, curves = _choose_k(data[sample], sample_labels, _largest_k(len(data), settings), settings)
     elif k in partitions:
-        curve, criterion = None, "given"
+        curve, criterion, curves = None, "given", {}
     else:
         raise ValueError(f"the images fall on {len(partitions)} of the map's {rows * cols} nodes, too few for {k} "
                          "clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
@@ -191,6 +193,7 @@ def _cluster_som(data, seed, k, settings):
         method="som",
         k_criterion=criterion,
         criterion_curve=curve,
+        criterion_curves=curves,
         som_weights=som_weights,
         node_labels=node_labels.reshape(rows, cols),
         settings=settings,
@@ -369,11 +372,11 @@ def _cluster_agglomerative(data, seed, k, settings):
     wanted = set(range(1, largest_k + 1)) if k is None else {k}
     cuts = _tree_cuts(ward_tree(data[sample])[0], len(sample), keep=wanted)
     if k is None:
-        k, criterion, curve = _choose_k(data[sample], cuts, largest_k, settings)
+        k, criterion, curve, curves = _choose_k(data[sample], cuts, largest_k, settings)
     else:
-        curve, criterion = None, "given"
+        curve, criterion, curves = None, "given", {}
     labels = _nearest_centre_labels(data, sample, cuts[k])
-    return _plain_result(labels, "agglomerative", criterion, curve, settings)
+    return _plain_result(labels, "agglomerative", criterion, curve, settings, curves)
 
 
 def _cluster_hdbscan(data, seed, k, settings):
@@ -428,7 +431,7 @@ def _nearest_centre_labels(data, labelled, labels):
     return result
 
 
-def _plain_result(labels, method, criterion, curve, settings):
+def _plain_result(labels, method, criterion, curve, settings, curves=None):
     labels = _numbered_by_size(np.asarray(labels), np.asarray(labels))[0]
     return ClusterResult(
         labels=labels,
@@ -436,6 +439,7 @@ def _plain_result(labels, method, criterion, curve, settings):
         method=method,
         k_criterion=criterion,
         criterion_curve=curve,
+        criterion_curves=curves or {},
         settings=settings,
     )
 
@@ -454,7 +458,9 @@ def _largest_k(n_images, settings):
 
 
 def _choose_k(sample_data, labels_by_k, largest_k, settings):
-    """Pick k by the criterion, or the largest k of several: (k, name of the deciding criterion, its curve).
+    """Pick k by the criterion, or the largest k of several.
+
+    Returns (k, name of the deciding criterion, its curve, {name: (own k, curve)} of every criterion).
 
     Each criterion's k is the one whose sample labelling it likes best (the smallest on ties);
     for modularity the fewest clusters and for the silhouette the most among values within
@@ -463,14 +469,15 @@ def _choose_k(sample_data, labels_by_k, largest_k, settings):
     names = settings["criterion"].split("+")
     candidates = [count for count in sorted(labels_by_k) if 2 <= count <= min(largest_k, len(sample_data) - 1)]
     if not candidates:
-        return min(labels_by_k), names[0], {}
+        return min(labels_by_k), names[0], {}, {}
     choices = []
     for name in names:
         score, better, tie_option, among_near = CRITERIA[name]
         curve = score(sample_data, {count: labels_by_k[count] for count in candidates}, settings)
         tie = settings[tie_option] if tie_option else 0.0
         choices.append((_near_best(curve, better, tie, among_near), name, curve))
-    return max(choices, key=lambda choice: choice[0])
+    k, name, curve = max(choices, key=lambda choice: choice[0])
+    return k, name, curve, {other: (own_k, other_curve) for own_k, other, other_curve in choices}
 
 
 def _near_best(curve, better, tie, among_near=min):
@@ -591,19 +598,24 @@ METHODS = {
 # --- picture ----------------------------------------------------------------------------
 
 
-def save_criterion_plot(result, path):
-    """Draw the criterion against k with the chosen k marked; written atomically."""
+def save_criterion_plot(result, path, k_true=None):
+    """Draw each criterion against k, the k it chose alone, the k chosen and, when known, the true k;
+    written atomically."""
     if not result.criterion_curve:
         raise ValueError(f"this result ({result.method}, k by {result.k_criterion}) has no criterion curve to plot")
-    ks = sorted(result.criterion_curve)
-    figure = Figure(figsize=(7, 4))
-    axes = figure.add_subplot()
-    axes.plot(ks, [result.criterion_curve[k] for k in ks], marker=".", linewidth=1)
-    axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen k = {result.k}")
+    curves = result.criterion_curves or {result.k_criterion: (result.k, result.criterion_curve)}
+    figure = Figure(figsize=(7, 1 + 2.6 * len(curves)), layout="constrained")
+    for axes, (name, (own_k, curve)) in zip(figure.subplots(len(curves), 1, squeeze=False)[:, 0], curves.items()):
+        ks = sorted(curve)
+        axes.plot(ks, [curve[k] for k in ks], marker=".", linewidth=1)
+        axes.axvline(own_k, color="tab:blue", linestyle=":", label=f"{name} alone: k = {own_k}")
+        axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k}")
+        if k_true is not None:
+            axes.axvline(k_true, color="tab:green", linewidth=1, label=f"true: k = {k_true}")
+        axes.set_ylabel(name)
+        axes.legend(fontsize="small")
     axes.set_xlabel("number of clusters k")
-    axes.set_ylabel(result.k_criterion)
-    axes.set_title(f"{result.method}: choice of k")
-    axes.legend()
-    figure.tight_layout()
+    figure.suptitle(f"{result.method}: choice of k (the larger of the criteria's choices wins)" if len(curves) > 1
+                    else f"{result.method}: choice of k")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)

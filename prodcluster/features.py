@@ -12,13 +12,13 @@ feature_files.txt names the photo of every row.
 import logging
 
 import numpy as np
-from tqdm import tqdm
 
 from .backbones import build_backbone
 from .batches import iter_batches
-from .fileio import atomic_path, load_npy, read_json, write_json, write_lines
+from .fileio import atomic_path, load_npy, read_json, require_file, write_json, write_lines
 from .finetune import FEATURE_LAYERS, load_feature_extractor
 from .labels import load_image_list
+from .progress import progress_bar
 from .rejected import record_rejected, rejected_frame
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ def feature_network(settings):
         _check_same_backbone(path, settings)
         log.info("03: features from the fine-tuned network %s (layer %s)", path, settings.feature_layer)
         return load_feature_extractor(path, settings.feature_layer), {
-            "source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer}
+            "source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer,
+            "finetuned_on": settings.finetuned_from or settings.dataset}
     log.info("03: no fine-tuned network at %s; using the plain pretrained %s", path, settings.backbone)
     network = build_backbone(settings.backbone, settings.input_size,
                              settings.backbone_weights.get(settings.backbone), settings.cache)
@@ -54,21 +55,23 @@ def extract_features(settings, normalize=True):
     files = load_image_list(settings)
     paths = [settings.img / name for name in files]
     missing = [name for name, path in zip(files, paths) if not path.exists()]
+    if len(missing) == len(files):
+        raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
+                                "run 01_img_preprocess.py first")
     network, description = feature_network(settings)
     dim = network.output_shape[-1]
-    target = settings.data_file("features")
-    with atomic_path(target) as tmp:
+    with atomic_path(settings.data_file("features")) as tmp:  # not renamed into place if this raises
         rows, errors = _write_rows(network, paths, settings, tmp, dim, normalize)
+        rejected = [{"file": files[row], "reason": error.reason} for row, error in errors]
+        rejected += [{"file": name, "reason": "no preprocessed photo (rejected by stage 01)"} for name in missing]
+        record_rejected(settings, STAGE, rejected_frame(rejected))
+        if not rows:
+            raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
+                             f"{settings.data_file('rejected')}")
         if len(rows) < len(files):
             _compact(tmp, rows)
     kept = [files[row] for row in rows]
-    if not kept:
-        raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: see "
-                         f"{settings.data_file('rejected')} and rerun 01_img_preprocess.py")
     write_lines(settings.data_file("feature_files"), kept)
-    rejected = [{"file": files[row], "reason": error.reason} for row, error in errors if files[row] not in missing]
-    rejected += [{"file": name, "reason": "no preprocessed photo (rejected by stage 01)"} for name in missing]
-    record_rejected(settings, STAGE, rejected_frame(rejected))
     info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
             "normalized": normalize, "n_images": len(kept), "dim": dim, "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)
@@ -82,7 +85,7 @@ def _write_rows(network, paths, settings, tmp, dim, normalize):
     batches = iter_batches([paths[i] for i in existing], settings.input_size, settings.batch_size,
                            settings.max_image_pixels)
     written = 0
-    for rows, images, batch_errors in tqdm(batches, total=-(-len(existing) // settings.batch_size),
+    for rows, images, batch_errors in progress_bar(batches, total=-(-len(existing) // settings.batch_size),
                                            desc="03 features"):
         errors += [(existing[row], error) for row, error in batch_errors]
         if len(rows):
@@ -112,6 +115,7 @@ def _l2_normalize(vectors):
 def load_features(settings):
     """(features N x D, file names of the rows), checked against each other."""
     features = load_npy(settings.data_file("features"), stage_hint="03_extract_features.py")
+    require_file(settings.data_file("feature_files"), stage_hint="03_extract_features.py")
     files = settings.data_file("feature_files").read_text(encoding="utf-8").splitlines()
     if len(files) != len(features):
         raise ValueError(f"{settings.data_file('features')} has {len(features)} rows but "

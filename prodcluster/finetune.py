@@ -25,23 +25,23 @@ import numpy as np
 import pandas as pd
 from keras import ops
 from matplotlib.figure import Figure
-from tqdm import tqdm
+from matplotlib.ticker import MaxNLocator
 
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path, write_csv, write_json
+from .progress import progress_bar
+from .settings import EMBEDDING_LOSSES, FEATURE_LAYERS, MODEL_FILES
 from .split import KNOWN, load_split
 
 log = logging.getLogger(__name__)
 
-BACKBONE_LAYER = "backbone_features"
-EMBEDDING_LAYER = "embedding"
-COMBINED_LAYER = "combined"
-FEATURE_LAYERS = (COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER)
-LOSSES = ("supcon", "cosface")
+COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER = FEATURE_LAYERS
+LOSSES = EMBEDDING_LOSSES
 SUPCON_TEMPERATURE = 0.1
 COSFACE_SCALE = 16.0
 COSFACE_MARGIN = 0.2
+MIN_FINETUNE_MODELS = 2  # a contrastive loss needs photos of another model to push from
 HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs many positives
 DROPOUT = 0.2
 
@@ -193,7 +193,8 @@ def cached_backbone_outputs(backbone, augment, paths, settings, views):
     """Backbone outputs of `views` augmented copies of every photo (the first copy unaugmented)."""
     outputs = np.zeros((views, len(paths), backbone.output_shape[-1]), np.float32)
     batches = iter_batches(paths, settings.input_size, settings.batch_size, settings.max_image_pixels)
-    for rows, images, errors in tqdm(batches, total=-(-len(paths) // settings.batch_size), desc="02 backbone"):
+    n_batches = -(-len(paths) // settings.batch_size)
+    for rows, images, errors in progress_bar(batches, total=n_batches, desc="02 backbone"):
         if errors:
             raise errors[0][1]
         for view in range(views):
@@ -228,10 +229,20 @@ class PhotoBatches(keras.utils.PyDataset):
 
 
 def fine_tune(settings):
-    """Train the head, then the top blocks; save the network, its classes, history and learning curve."""
+    """Train the head, then the top blocks; save the network, its classes, history and learning curve.
+
+    Too few known photos or models to learn from: no network, an empty history, and a warning.
+    """
     _check_settings(settings)
     keras.utils.set_random_seed(settings.seed)
     classes, paths, targets = training_photos(settings)
+    if len(classes) < MIN_FINETUNE_MODELS or len(paths) < settings.min_finetune_photos:
+        log.warning("02: only %d photos of %d known models (fine-tuning needs %d photos of %d models, "
+                    "MIN_FINETUNE_PHOTOS): skipped; stage 03 uses the plain pretrained backbone",
+                    len(paths), len(classes), settings.min_finetune_photos, MIN_FINETUNE_MODELS)
+        for name in MODEL_FILES:
+            (settings.models / name).unlink(missing_ok=True)
+        return pd.DataFrame()
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
     nets = Networks(backbone, len(classes), settings.embedding_loss, settings.embedding_dim, settings.seed)
@@ -308,13 +319,13 @@ class TrainingProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if not self.per_batch:
-            self.bar = tqdm(total=self.params["epochs"], desc=self.desc, unit="epoch")
+            self.bar = progress_bar(total=self.params["epochs"], desc=self.desc, unit="epoch")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
         if self.per_batch:
-            self.bar = tqdm(total=self.params["steps"], desc=f"{self.desc} epoch {epoch + 1}/{self.params['epochs']}",
-                            unit="batch")
+            self.bar = progress_bar(total=self.params["steps"], unit="batch",
+                                    desc=f"{self.desc} epoch {epoch + 1}/{self.params['epochs']}")
 
     def on_train_batch_end(self, batch, logs=None):
         if self.per_batch:
@@ -350,29 +361,33 @@ def _history_frame(history, phase):
     return frame
 
 
-def save_learning_curve(frame, path):
-    """Training and validation loss per epoch, one line piece per phase.
+LEARNING_CURVE_NOTE = ("A contrastive loss grows with the photos in its batch: training batches hold many augmented "
+                       "views,\nvalidation batches only the held-out photos, so read each line's trend, not the "
+                       "gap between them.")
 
-    The pieces are not joined: a contrastive loss depends on the batch size, which differs
-    between the phases.
+
+def save_learning_curve(frame, path):
+    """Training and validation loss per epoch, one panel (own scale) per phase; returns the panel titles.
+
+    Losses are not comparable across phases (other batch sizes) nor between training and
+    validation (other batches), which the figure's note says.
     """
-    figure = Figure(figsize=(6, 3.5))
-    axes = figure.subplots()
-    steps = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
-    for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
-        if column not in frame:
-            continue
-        for number, (phase, rows) in enumerate(frame.groupby("phase", sort=False)):
-            axes.plot(steps[rows.index], rows[column], marker="o", markersize=3, color=colour,
-                      label=column.replace("_", " ") if number == 0 else None)
-    for phase, rows in frame.groupby("phase", sort=False):
-        axes.axvline(steps[rows.index[0]] - 0.5, color="grey", linestyle="--", linewidth=1)
-        axes.annotate(phase, (steps[rows.index[0]] - 0.4, 1), xycoords=("data", "axes fraction"),
-                      va="top", fontsize=8, color="grey")
-    axes.set(xlabel="epoch (both phases)", ylabel="loss", title="Fine-tuning")
-    axes.legend()
+    phases = list(frame.groupby("phase", sort=False))
+    figure = Figure(figsize=(4 * len(phases) + 1, 4), layout="constrained")
+    titles = []
+    for axes, (phase, rows) in zip(figure.subplots(1, len(phases), squeeze=False)[0], phases):
+        for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
+            if column in rows:
+                axes.plot(np.arange(1, len(rows) + 1), rows[column], marker="o", markersize=3, color=colour,
+                          label="training" if column == "loss" else "validation")
+        titles.append(f"phase {phase.replace('_', ' ')}")
+        axes.set(xlabel="epoch", ylabel="loss", title=titles[-1])
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(fontsize="small")
+    figure.suptitle(LEARNING_CURVE_NOTE, fontsize="small")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    return titles
 
 
 def save_model(model, settings):

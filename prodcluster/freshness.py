@@ -5,10 +5,10 @@ of its input files, of the settings that shape its outputs, and of its output fi
 again, the stage is skipped while all three still match, unless forced; a changed setting or
 input makes it redo its work, and its new outputs are then changed inputs for later stages.
 Before a stage runs, every earlier stage that wrote one of its inputs, directly or through
-other stages, is checked: if that stage's own input files changed after it ran, its outputs
-are stale and the run stops, naming the script to rerun, instead of silently building on
-them. (Settings are not part of that check: a later stage cannot know which command-line
-overrides an earlier one ran with.)
+other stages, is checked against its stamp: if its recorded input files changed after it ran,
+or its outputs are not the ones it recorded, the run stops, naming the script to rerun,
+instead of silently building on them. Settings are not part of that check: what an earlier
+stage ran with is what its stamp recorded. A failed run leaves the last good stamp in place.
 
 Folders (photos, networks) are fingerprinted by each file's name, size and modification
 time, since reading ten thousand photos again would cost more than the check saves; single
@@ -45,10 +45,10 @@ class Stage:
     outputs: Callable
     fields: tuple = ()
     forwards_force: bool = False
+    on_skip: str | None = None  # "package.module:function" called with the settings when the stage is skipped
 
     def run(self, settings, **options):
-        module, function = self.function.split(":")
-        return getattr(importlib.import_module(module), function)(settings, **options)
+        return _imported(self.function)(settings, **options)
 
     def stamp_path(self, settings):
         return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
@@ -70,10 +70,11 @@ def run_stage(stage, stages, settings, force=False, **options):
     if not force and recorded and _matches(recorded, current) \
             and recorded.get("outputs") == stage.output_fingerprints(settings):
         print(f"{stage.name}: inputs and settings unchanged since its last run; skipped (--force reruns it)")
+        if stage.on_skip:
+            _imported(stage.on_skip)(settings)
         return None
     if recorded and not _matches(recorded, current):
         print(f"{stage.name}: {_describe_change(recorded, current)} changed since its last run; redoing it")
-    stage.stamp_path(settings).unlink(missing_ok=True)
     for path in stage.outputs(settings):
         _remove_leftovers(path)
     result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
@@ -81,24 +82,38 @@ def run_stage(stage, stages, settings, force=False, **options):
     return result
 
 
-def _check_upstream(stage, stages, settings, seen=None):
-    """Raise StaleInputs if a stage that wrote an input of `stage` (directly or not) is out of date."""
-    seen = set() if seen is None else seen
-    wanted = {_name(path, settings) for path in stage.inputs(settings)}
-    for producer in stages:
-        written = {_name(path, settings) for path in producer.outputs(settings)}
-        if producer.name in seen or producer is stage or not wanted & written:
-            continue
-        seen.add(producer.name)
-        recorded = _read_stamp(producer, settings)
-        if recorded:
-            current = {**producer.fingerprint(settings), "settings": recorded.get("settings")}
-            if not _matches(recorded, current):
-                raise StaleInputs(
-                    f"{', '.join(sorted(wanted & written))} (read by stage {stage.name}) "
-                    f"came from stage {producer.name}, whose {_describe_change(recorded, current)} changed "
-                    f"since: rerun {producer.script} first")
-        _check_upstream(producer, stages, settings, seen)
+def _imported(name):
+    module, function = name.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _check_upstream(stage, stages, settings):
+    """Raise StaleInputs if a stage that wrote an input of `stage` (directly or not) is out of date.
+
+    Each earlier stage is judged by its stamp: the input files it recorded reading must be
+    unchanged, and the files it wrote must be the ones it recorded writing (else it did not
+    finish). Today's settings play no part, so options an earlier stage ran with (another
+    data set's network, no fine-tuning) need not be repeated to run a later one.
+    """
+    wanted, seen = {_name(path, settings) for path in stage.inputs(settings)}, {stage.name}
+    while wanted:
+        name = wanted.pop()
+        for producer in stages:
+            recorded = _read_stamp(producer, settings) if producer.name not in seen else None
+            if not recorded or name not in recorded.get("outputs", {}):
+                continue
+            seen.add(producer.name)
+            inputs = {written: fingerprint(_path(written, settings)) for written in recorded.get("inputs", {})}
+            outputs = {written: fingerprint(_path(written, settings)) for written in recorded["outputs"]}
+            if outputs != recorded["outputs"]:
+                raise StaleInputs(f"{name} (read by stage {stage.name}) comes from stage {producer.name}, whose "
+                                  f"outputs changed after it finished, or its last run stopped early: rerun "
+                                  f"{producer.script} first")
+            if inputs != recorded["inputs"]:
+                changed = sorted(key for key in inputs if inputs[key] != recorded["inputs"][key])
+                raise StaleInputs(f"{name} (read by stage {stage.name}) came from stage {producer.name}, whose "
+                                  f"inputs ({', '.join(changed)}) changed since: rerun {producer.script} first")
+            wanted |= set(inputs)
 
 
 def _matches(recorded, current):
@@ -117,6 +132,12 @@ def _name(path, settings):
     """How a stamp names a path: relative to the work folder when inside it."""
     path, root = Path(path).absolute(), Path(settings.root).absolute()
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _path(name, settings):
+    """The path a stamp's name stands for (the inverse of `_name`)."""
+    path = Path(name)
+    return path if path.is_absolute() else Path(settings.root) / path
 
 
 def _read_stamp(stage, settings):

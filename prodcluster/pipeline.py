@@ -11,6 +11,7 @@ import time
 from . import demo
 from .freshness import Stage, run_stage as _run_fresh, settings_fields
 from .settings import MODEL_FILES
+from .split import trained_on
 
 
 def _data(*names):
@@ -36,7 +37,7 @@ def _cluster_outputs(settings):
 
 
 def _evaluation_inputs(settings):
-    split_of = settings.replace(dataset=settings.finetuned_from or settings.dataset)
+    split_of = settings.replace(dataset=trained_on(settings))
     return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
                  "rejected")(settings) + [split_of.data_file("split")]
 
@@ -61,7 +62,7 @@ STAGES = (
           fields=settings_fields("backbone", "image_size", "backbone_weights", "batch_size", "epochs",
                                  "learning_rate", "validation_fraction", "head_epochs", "augmented_views",
                                  "embedding_loss", "embedding_dim", "finetune_blocks", "finetune_learning_rate",
-                                 "early_stopping_patience", "max_image_pixels", "seed")),
+                                 "early_stopping_patience", "min_finetune_photos", "max_image_pixels", "seed")),
     Stage("03", "03_extract_features.py", "prodcluster.features:extract_features",
           inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info"),
           fields=settings_fields("backbone", "image_size", "backbone_weights", "feature_layer", "use_finetuned",
@@ -71,7 +72,8 @@ STAGES = (
           fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
                                  "som_iterations_per_image", "seed")),
     Stage("evaluation", "evaluation.py", "prodcluster.stages:evaluate",
-          inputs=_evaluation_inputs, outputs=_data("metrics"), fields=settings_fields("finetuned_from")),
+          inputs=_evaluation_inputs, outputs=_data("metrics"),
+          on_skip="prodcluster.stages:print_scores"),
     Stage("visualize", "visualize.py", "prodcluster.stages:visualize",
           inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),
 )
@@ -80,12 +82,12 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 
 def run_stage(name, settings, force=False, **options):
     """Run one stage unless it is up to date; return its result, or None when skipped."""
-    return _run_fresh(BY_NAME[name], STAGES, settings, force=force, **options)
+    return _run_fresh(BY_NAME[name], STAGES, settings.validate(), force=force, **options)
 
 
 def run_all(settings, finetune_network=True, force=False):
     """Labels, background removal, split, fine-tuning, features, clustering, scores, pictures."""
-    settings = settings.replace(use_finetuned=finetune_network)
+    settings = settings.replace(use_finetuned=finetune_network).validate()
     if settings.dataset == "demo":
         demo.ensure_demo(settings.raw_img)
     seconds = {}

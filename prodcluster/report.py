@@ -11,7 +11,8 @@
 - clusters/: one folder per cluster holding links to the original photos.
 - clusters.csv: every photo with its original path, cluster, true model and rejection reasons.
 - projector/: features.tsv, metadata.tsv, sprite.jpg and projector_config.pbtxt for the
-  TensorBoard Embedding Projector (`tensorboard --logdir result/<DATASET>/projector`).
+  Embedding Projector (load the TSV files at projector.tensorflow.org, or `pip install
+  tensorboard` and `tensorboard --logdir result/<DATASET>/projector`).
 
 Photo file names may hold any character, so every name reaches the page through
 html.escape, and links to photos are URL-quoted as well. Files are written atomically;
@@ -53,6 +54,8 @@ THUMB_QUALITY = 80
 THUMBS_PER_CLUSTER = 12  # photos shown in a cluster's row; the rest are counted
 MODELS_NAMED_PER_CLUSTER = 6
 MERGED_PAIRS_SHOWN = 10
+UNNAMED_MODEL = "?"  # shown for photos whose names give no model id
+SMALL_SET_PHOTOS = 50  # below this many clustered photos the summary warns that the scores say little
 REJECTED_SHOWN = 200
 SPRITE_MAX_SIDE = 8192  # the largest sprite the Embedding Projector accepts
 SPRITE_MAX_CELL = 64
@@ -65,6 +68,7 @@ SECTIONS = {
     "tsne": "t-SNE map",
     "som": "Self-organising map",
     "clusters": "Clusters",
+    "split-models": "Models split across clusters",
     "merged-pairs": "Models most often merged",
     "rejected": "Rejected photos",
     "exports": "Exports",
@@ -187,7 +191,7 @@ def _true_models(listed, files, settings):
     if unknown:
         raise ValueError(f"{settings.data_file('feature_files')} names {len(unknown)} photo(s) missing from "
                          f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
-    return np.array([model_of[name] for name in files], dtype=str)
+    return np.array([model_of[name] or UNNAMED_MODEL for name in files], dtype=str)
 
 
 def _rejections(rejected):
@@ -235,7 +239,8 @@ def _merged_pairs(run):
     cluster_names, cluster_codes = np.unique(run.clusters, return_inverse=True)
     table = contingency_matrix(model_codes, cluster_codes, sparse=True).tocsr()
     together = scipy.sparse.triu(table @ table.T, k=1).tocoo()
-    best = np.lexsort((together.col, together.row, -together.data))[:MERGED_PAIRS_SHOWN]
+    named = (model_names[together.row] != UNNAMED_MODEL) & (model_names[together.col] != UNNAMED_MODEL)
+    best = [i for i in np.lexsort((together.col, together.row, -together.data)) if named[i]][:MERGED_PAIRS_SHOWN]
     return [_pair(run, table, model_names, cluster_names, together.row[i], together.col[i], together.data[i])
             for i in best]
 
@@ -346,7 +351,9 @@ def _write_cluster_links(run, clusters, folder):
         link_folder.mkdir()
         for row in cluster.members.tolist():
             name = run.files[row]
-            os.symlink(os.path.relpath(run.photo(name), link_folder), link_folder / name)
+            link = link_folder / name
+            link.parent.mkdir(parents=True, exist_ok=True)  # names may hold sub-folders
+            os.symlink(os.path.relpath(run.photo(name), link.parent), link)
 
 
 def _labels_export(run):
@@ -383,6 +390,7 @@ def _page(run, clusters, pairs):
         "tsne": _tsne_body(run),
         "som": _som_body(run),
         "clusters": "".join(_cluster_row(run, cluster) for cluster in clusters),
+        "split-models": _split_models_body(run),
         "merged-pairs": _pairs_body(run, pairs),
         "rejected": _rejected_body(run),
         "exports": _exports_body(run),
@@ -400,8 +408,10 @@ def _page(run, clusters, pairs):
 def _summary(run, clusters):
     features = run.features_info
     described = f", features: {_text(features.get('backbone'))} ({_text(features.get('source'))})"
+    small = (_note(f"Only {len(run.files)} photos: at this size the scores and the number of clusters say little.")
+             if len(run.files) < SMALL_SET_PHOTOS else "")
     return (f"<p>{len(run.listed)} photos listed, {len(run.files)} clustered, {len(run.rejections)} rejected; "
-            f"{len(clusters)} clusters by {_text(run.clustering.get('method', '?'))}{described}.</p>")
+            f"{len(clusters)} clusters by {_text(run.clustering.get('method', '?'))}{described}.</p>{small}")
 
 
 def _note(text):
@@ -503,6 +513,36 @@ def _pairs_body(run, pairs):
             + _note("Photo pairs of two models placed in one cluster; each such pair lowers the ARI."))
 
 
+def split_models(run):
+    """(model, photos, [(cluster, photos of the model in it), ...]) for each model spread over clusters,
+    the most spread first: the errors that cluster purity cannot show."""
+    if run.models is None:
+        return []
+    spread = []
+    for model in np.setdiff1d(np.unique(run.models), [UNNAMED_MODEL]):
+        clusters, counts = np.unique(run.clusters[run.models == model], return_counts=True)
+        if len(clusters) > 1:
+            parts = sorted(zip(clusters.tolist(), counts.tolist()), key=lambda pair: (-pair[1], pair[0]))
+            spread.append((str(model), int(counts.sum()), parts))
+    return sorted(spread, key=lambda entry: (-len(entry[2]), entry[0]))
+
+
+def _split_models_body(run):
+    if run.models is None:
+        return _note("The photos have no true models.")
+    spread = split_models(run)
+    if not spread:
+        return _note("Every model's photos are in one cluster.")
+    rows = "".join(f'<tr><td class="text">{_text(model)}</td><td>{photos}</td><td>{len(parts)}</td>'
+                   f'<td class="text">{", ".join(f"{cluster} ({count})" for cluster, count in parts)}</td></tr>'
+                   for model, photos, parts in spread)
+    head = ('<tr><th class="text">model</th><th>photos</th><th>clusters</th>'
+            '<th class="text">clusters (photos of the model in each)</th></tr>')
+    n_models = len(np.setdiff1d(np.unique(run.models), [UNNAMED_MODEL]))
+    return (_note(f"{len(spread)} of {n_models} models have photos in more than one cluster; "
+                  "a cluster can be pure while its model is split.") + f"<table>{head}{rows}</table>")
+
+
 def _pair_row(run, pair):
     where = ", ".join(f'<a href="#cluster-{label}">{label}</a> ({count_a} + {count_b})'
                       for label, count_a, count_b in pair.shared)
@@ -530,9 +570,9 @@ def _exports_body(run):
         (result(CLUSTER_FOLDER), "one folder per cluster with links to the original photos"),
         (result(LABELS_EXPORT), "every photo with its original path, cluster, true model and rejection reasons"),
         (result(PROJECTOR_FOLDER) / "projector_config.pbtxt",
-         "TensorBoard Embedding Projector files (features.tsv, metadata.tsv, sprite.jpg): run "
-         f"<code>tensorboard --logdir {_text(os.path.relpath(result(PROJECTOR_FOLDER), run.settings.root))}</code>,"
-         " or load the two TSV files at the online projector"),
+         "Embedding Projector files (features.tsv, metadata.tsv, sprite.jpg): load the two TSV files with "
+         "<em>Load</em> at projector.tensorflow.org (no install), or <code>pip install tensorboard</code> and run "
+         f"<code>tensorboard --logdir {_text(os.path.relpath(result(PROJECTOR_FOLDER), run.settings.root))}</code>"),
         (result(CONTACT_SHEET), "contact sheet of the largest clusters as one PNG"),
     ]
     listed = "".join(f'<li><a href="{_link(run, path)}">{_text(path.name)}</a>: {what}</li>'

@@ -7,6 +7,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Allowed values kept here, beside the fields, so checking them loads no network library.
+BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224}  # native input sizes
+EMBEDDING_LOSSES = ("supcon", "cosface")
+FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -39,6 +44,7 @@ class Settings:
     finetune_blocks: int = 2
     finetune_learning_rate: float = 1e-4
     early_stopping_patience: int = 5
+    min_finetune_photos: int = 20
     use_finetuned: bool = True
     finetuned_from: str | None = None
     feature_layer: str = "combined"
@@ -63,6 +69,27 @@ class Settings:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+    def validate(self):
+        """Check every setting, before any work; a ValueError names the setting, its value and what is valid."""
+        from . import background, clustering
+        _choice("PREPROCESS", self.preprocess, background.METHODS)
+        _choice("BACKBONE", self.backbone, BACKBONE_SIZES)
+        _choice("EMBEDDING_LOSS", self.embedding_loss, EMBEDDING_LOSSES)
+        _choice("FEATURE_LAYER", self.feature_layer, FEATURE_LAYERS)
+        _choice("CLUSTER_METHOD", self.cluster_method, clustering.METHODS)
+        for criterion in self.k_criterion.split("+"):
+            _choice("K_CRITERION", criterion, clustering.CRITERIA, shown=self.k_criterion)
+        for name, least in _WHOLE_NUMBERS.items():
+            value = getattr(self, name)
+            if not (value is None and name in _OPTIONAL) and not (_is_int(value) and value >= least):
+                raise ValueError(f"{name.upper()} must be a whole number of at least {least}"
+                                 f"{' or None' if name in _OPTIONAL else ''}, got {value!r}")
+        for name, (low, high) in _SHARES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ValueError(f"{name.upper()} must be a number from {low} to {high}, got {value!r}")
+        return self
 
     def folder(self, template, dataset=None):
         return Path(self.root) / template.format(dataset=dataset or self.dataset)
@@ -107,11 +134,30 @@ class Settings:
 
     @property
     def input_size(self):
-        from .backbones import native_size
-        return self.image_size or native_size(self.backbone)
+        return self.image_size or BACKBONE_SIZES[self.backbone]
 
     def data_file(self, name):
         return self.data / FILES[name]
+
+
+_WHOLE_NUMBERS = {"max_image_pixels": 1, "seed": 0, "image_size": 32, "batch_size": 1, "epochs": 0,
+                  "head_epochs": 0, "augmented_views": 1, "embedding_dim": 2, "finetune_blocks": 0,
+                  "early_stopping_patience": 0, "min_finetune_photos": 1, "cluster_k": 1,
+                  "som_iterations_per_image": 1, "workers": 1}
+_OPTIONAL = {"image_size", "cluster_k", "workers"}
+_SHARES = {"train_fraction": (0.0, 1.0), "validation_fraction": (0.0, 0.9), "learning_rate": (1e-9, 10.0),
+           "finetune_learning_rate": (1e-9, 10.0), "som_sigma": (1e-6, 1e3), "som_learning_rate": (1e-9, 10.0),
+           "tsne_perplexity": (1.0, 1e4)}
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _choice(name, value, valid, shown=None):
+    if value not in valid:
+        raise ValueError(f"{name} is {shown or value!r}: {value!r} is not one of {', '.join(map(str, valid))} "
+                         "(set it in config.py, the environment or the command line)")
 
 
 MODEL_FILES = ("finetuned.keras", "classes.json", "history.csv", "learning_curve.png")  # stage 02 writes these

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from .fileio import read_csv, write_csv
+from .fileio import read_csv, read_json, write_csv
 from .labels import load_labels
 
 KNOWN, HELD_OUT = "known", "held_out"
@@ -30,7 +30,7 @@ def split_models(model_ids, train_fraction, seed):
 def make_training_folders(settings):
     """Write split.csv and one folder per known model holding links to its preprocessed photos."""
     labels = load_labels(settings)
-    split = split_models(labels["model_id"], settings.train_fraction, settings.seed)
+    split = split_models(labels.loc[labels["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
     write_csv(settings.data_file("split"), split)
     known = set(split.loc[split["role"] == KNOWN, "model_id"])
     train_root = settings.train_img
@@ -64,3 +64,10 @@ def known_models(settings):
         return set()
     split = read_csv(path)
     return set(split.loc[split["role"] == KNOWN, "model_id"])
+
+
+def trained_on(settings):
+    """The data set whose known models the features' network saw, as stage 03 recorded it."""
+    path = settings.data_file("features_info")
+    recorded = read_json(path).get("finetuned_on") if path.is_file() else None
+    return recorded or settings.finetuned_from or settings.dataset

@@ -14,10 +14,12 @@ from .features import load_features
 from .fileio import load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
 from .labels import load_image_list, load_labels
 from .rejected import load_rejected, record_rejected
-from .split import known_models
+from .split import known_models, trained_on
 
 log = logging.getLogger(__name__)
 UNCLUSTERED = -1
+AUTO_REASONS = {"grabcut": "backgrounds are removed, so every photo of a model ends up on white",
+                "none": "a mix of studio and cluttered backgrounds, so every photo is kept as it is"}
 
 
 def preprocess(settings, save_masks=False, force=False):
@@ -35,8 +37,7 @@ def preprocess(settings, save_masks=False, force=False):
     if kinds is not None:
         surveyed = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
         print(f"01: auto chose {rejected.attrs['method']} from the backgrounds of {sum(kinds.values())} photos "
-              f"({surveyed}): " + ("cluttered backgrounds are removed" if rejected.attrs["method"] != "none" else
-                                   "mostly studio backgrounds, so every photo is kept as it is"))
+              f"({surveyed}): " + AUTO_REASONS[rejected.attrs["method"]])
     outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs["outcomes"].items() if count)
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
           f"{len(rejected)} rejected")
@@ -61,12 +62,20 @@ def cluster(settings):
         (settings.result / "umatrix.png").unlink(missing_ok=True)
     write_json(settings.data_file("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
-        "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files)})
+        "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
+        "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()}})
     if result.criterion_curve:
-        clustering.save_criterion_plot(result, settings.result / "k_criterion.png")
+        clustering.save_criterion_plot(result, settings.result / "k_criterion.png", _true_k(settings, files))
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def _true_k(settings, files):
+    """How many true models the clustered photos show, or None without labels."""
+    labels = load_labels(settings)
+    models = labels.loc[labels["file"].isin(files), "model_id"]
+    return int(models[models != ""].nunique()) or None
 
 
 def cluster_options(settings):
@@ -81,30 +90,45 @@ def cluster_options(settings):
 
 
 def evaluate(settings):
-    """Scores against the true model ids, for all photos and for seen and unseen models apart."""
+    """Scores against the true model ids, for all photos and for seen and unseen models apart.
+
+    Only photos whose names give a model id are scored; how many were left out is reported.
+    """
     labels = load_labels(settings)
     predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
     merged = predictions.merge(labels[["file", "model_id"]], on="file", how="left", validate="one_to_one")
     if merged["model_id"].isna().any():
         raise ValueError(f"{settings.data_file('predictions')} names photos missing from labels.csv: rerun 03 and 04")
-    seen = known_models(settings.replace(dataset=settings.finetuned_from or settings.dataset))
-    scores = metrics.split_scores(merged["model_id"].to_numpy(), merged["cluster"].to_numpy(), seen)
+    labelled = merged[merged["model_id"] != ""]
+    if labelled.empty:
+        raise ValueError(f"no clustered photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID, so there is "
+                         "nothing to score against: the clusters are in predictions.csv and result/")
+    seen = known_models(settings.replace(dataset=trained_on(settings)))
+    scores = metrics.split_scores(labelled["model_id"].to_numpy(), labelled["cluster"].to_numpy(), seen)
     features, files = load_features(settings)
     model_of = dict(zip(labels["file"], labels["model_id"]))
     row_models = np.array([model_of[name] for name in files])
-    unseen_rows = ~np.isin(row_models, list(seen))
+    unseen_rows = (row_models != "") & ~np.isin(row_models, list(seen))
     recall = metrics.recall_at_1(features, row_models, mask=unseen_rows) if unseen_rows.sum() > 1 else None
     rejected = load_rejected(settings)
     report = {"scores": scores, "recall_at_1_unseen": recall, "n_listed": len(labels),
-              "n_clustered": len(predictions), "n_rejected": int(rejected["file"].nunique()),
+              "n_clustered": len(predictions), "n_scored": len(labelled), "n_rejected": int(rejected["file"].nunique()),
               "features": read_json(settings.data_file("features_info")),
               "clustering": {key: value for key, value in read_json(settings.data_file("clustering")).items()
                              if key != "criterion_curve"}}
     write_json(settings.data_file("metrics"), report)
-    print(metrics.format_table(scores))
-    print(f"recall@1 on unseen models: {_fmt(recall)}; photos: {len(predictions)} clustered + "
-          f"{report['n_rejected']} rejected")
+    print_scores(settings, report)
     return report
+
+
+def print_scores(settings, report=None):
+    """Print the scores table of metrics.json (or of `report`), as the evaluation does."""
+    report = report or read_json(settings.data_file("metrics"))
+    print(metrics.format_table(report["scores"]))
+    unscored = report["n_clustered"] - report.get("n_scored", report["n_clustered"])
+    print(f"recall@1 on unseen models: {_fmt(report['recall_at_1_unseen'])}; photos: {report['n_clustered']} "
+          f"clustered + {report['n_rejected']} rejected" + (f"; {unscored} clustered photos have no model id in their "
+                                                            "name and are not scored" if unscored else ""))
 
 
 def visualize(settings):
@@ -112,8 +136,8 @@ def visualize(settings):
     features, files = load_features(settings)
     predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
     labels = load_labels(settings)
-    model_of = dict(zip(labels["file"], labels["model_id"]))
-    true = np.array([model_of[name] for name in files])
+    model_of = dict(zip(labels["file"], labels["model_id"].replace("", "?")))  # "?": no model id in the name
+    true = np.array([model_of[name] for name in files]) if (labels["model_id"] != "").any() else None
     pred = predictions["cluster"].astype(int).to_numpy()
     written = [settings.result / "tsne.png", settings.result / "clusters.png"]
     visual.plot_tsne(features, true, pred, written[0], perplexity=settings.tsne_perplexity, seed=settings.seed)

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from scipy.optimize import linear_sum_assignment
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
@@ -43,8 +45,27 @@ def _label_colours(labels):
     return names, MANY_LABELS_PALETTE(positions), codes
 
 
-def _scatter_panel(axes, embedding, labels, title):
+def matched_colours(labels_true, labels_pred):
+    """({true name: colour}, {cluster name: colour}): each cluster takes the colour of the true model it
+    shares most photos with (one cluster per model, Hungarian matching); clusters left over get colours
+    no model has, so a split model shows as two colours and a merge as one."""
+    true_names, true_colours, true_codes = _label_colours(np.asarray(labels_true))
+    pred_names, pred_codes = np.unique(np.asarray(labels_pred).astype(str), return_inverse=True)
+    overlap = np.zeros((len(pred_names), len(true_names)))
+    np.add.at(overlap, (pred_codes, true_codes), 1)
+    clusters, models = linear_sum_assignment(overlap, maximize=True)
+    by_cluster = {pred_names[c]: true_colours[m] for c, m in zip(clusters, models)}
+    leftover = [name for name in pred_names if name not in by_cluster]
+    if leftover:
+        _, extra, _ = _label_colours(np.array([f"extra {index}" for index in range(len(leftover) + len(true_names))]))
+        by_cluster.update(zip(leftover, extra[len(true_names):]))
+    return dict(zip(true_names, true_colours)), by_cluster
+
+
+def _scatter_panel(axes, embedding, labels, title, colour_of=None):
     names, colours, codes = _label_colours(labels)
+    if colour_of is not None:
+        colours = np.array([colour_of[name] for name in names])
     axes.scatter(embedding[:, 0], embedding[:, 1], c=colours[codes], s=8, linewidths=0)
     axes.set_title(f"{title} ({len(names)} groups)")
     axes.set_xticks([])
@@ -90,7 +111,8 @@ def _tsne_2d(features, perplexity, seed):
 
 
 def plot_tsne(features, labels_true, labels_pred, path, perplexity=30, seed=42, max_points=5000):
-    """Draw a t-SNE map coloured by true model (when known) and by predicted cluster.
+    """Draw a t-SNE map coloured by true model (when known) and by predicted cluster, each cluster
+    in the colour of the model it matches (`matched_colours`).
 
     Above `max_points` photos a seeded sample is drawn. Returns an N x 2 array aligned
     with `features`; rows left out of the sample are NaN.
@@ -104,12 +126,13 @@ def plot_tsne(features, labels_true, labels_pred, path, perplexity=30, seed=42, 
     rows = _sample_rows(len(features), max_points, seed)
     embedding = np.full((len(features), 2), np.nan)
     embedding[rows] = _tsne_2d(features[rows], perplexity, seed)
-    panels = [("predicted cluster", labels_pred)]
+    panels = [("predicted cluster", labels_pred, None)]
     if labels_true is not None:
-        panels.insert(0, ("true model", labels_true))
+        true_colours, cluster_colours = matched_colours(labels_true, labels_pred)
+        panels = [("true model", labels_true, true_colours), ("predicted cluster", labels_pred, cluster_colours)]
     figure = Figure(figsize=(7 * len(panels), 7))
-    for axes, (title, labels) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
-        _scatter_panel(axes, embedding[rows], labels[rows], title)
+    for axes, (title, labels, colours) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        _scatter_panel(axes, embedding[rows], labels[rows], title, colours)
     _save_figure(figure, path)
     return embedding
 
@@ -155,16 +178,19 @@ def plot_umatrix(weights, hits, path, node_labels=None):
     if hits.shape != distances.shape or (hits < 0).any():
         raise ValueError(f"hits must be non-negative counts of shape {distances.shape}, got {hits.shape}")
     rows, cols = distances.shape
-    figure = Figure(figsize=(max(4.0, cols * 0.5 + 2), max(4.0, rows * 0.5)))
+    figure = Figure(figsize=(max(6.0, cols * 0.5 + 2), max(5.0, rows * 0.5)), layout="constrained")
     axes = figure.subplots()
     image = axes.imshow(distances, cmap="bone_r", interpolation="nearest")
-    figure.colorbar(image, ax=axes, label="mean distance to neighbours")
+    figure.colorbar(image, ax=axes, label="mean distance\nto neighbours", shrink=0.8)
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(MaxNLocator(integer=True))  # nodes are whole numbers
     node_r, node_c = np.nonzero(hits)
     sizes = 150 * hits[node_r, node_c] / max(hits.max(), 1)
     axes.scatter(node_c, node_r, s=sizes, facecolors="none", edgecolors="tab:orange", linewidths=1.2)
     if node_labels is not None:
         _draw_cluster_borders(axes, node_labels, distances.shape)
-    axes.set_title(f"SOM U-matrix {rows}x{cols}, {int(hits.sum())} photos (circle area = photos per node)")
+    axes.set_title(f"SOM U-matrix, {rows} x {cols} nodes, {int(hits.sum())} photos\n"
+                   "circle area: photos per node", fontsize="medium")
     _save_figure(figure, path)
 
 
@@ -191,7 +217,8 @@ def _largest_clusters(labels, max_clusters):
 
 
 def plot_contact_sheet(image_paths, labels, path, per_row=8, max_clusters=20, thumb=64):
-    """Draw one row of thumbnails per predicted cluster, largest cluster at the top."""
+    """Draw one row of thumbnails per predicted cluster, largest cluster at the top; return the caption,
+    which says how many of the clusters are shown."""
     image_paths = list(image_paths)
     labels = _check_length(labels, len(image_paths), "labels")
     if not image_paths:
@@ -199,6 +226,10 @@ def plot_contact_sheet(image_paths, labels, path, per_row=8, max_clusters=20, th
     if min(per_row, max_clusters, thumb) < 1:
         raise ValueError(f"per_row, max_clusters and thumb must be >= 1, got {per_row}, {max_clusters}, {thumb}")
     clusters = _largest_clusters(labels, max_clusters)
+    total = len(np.unique(labels))
+    caption = (f"all {total} clusters, largest first" if len(clusters) == total else
+               f"the {len(clusters)} largest of {total} clusters (the other {total - len(clusters)} are in "
+               "report.html)")
     cell = thumb + THUMB_GAP
     sheet = np.full((len(clusters) * cell, per_row * cell, 3), 255, dtype=np.uint8)
     for row, (_, members) in enumerate(clusters):
@@ -212,7 +243,9 @@ def plot_contact_sheet(image_paths, labels, path, per_row=8, max_clusters=20, th
     axes.set_yticks([row * cell + thumb / 2 for row in range(len(clusters))])
     axes.set_yticklabels([f"{name} ({len(members)})" for name, members in clusters], fontsize="small")
     axes.set_xticks([])
+    axes.set_title(caption, fontsize="small", loc="left")
     _save_figure(figure, path)
+    return caption
 
 
 def thumbnail(image_path, size):

@@ -1,5 +1,9 @@
 """Backbones: real EfficientNet-Lite0 ImageNet weights, feature shapes, weight files and errors."""
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,7 +17,10 @@ from prodcluster.backbones import (
     native_size,
     top_block_layers,
 )
+from prodcluster.demo import make_demo
 from prodcluster.efficientnet_lite import CACHE_FILE, build_efficientnet_lite0
+
+REPO = Path(__file__).resolve().parents[1]
 
 CAT_CLASSES = range(281, 286)  # ImageNet tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -147,3 +154,23 @@ def test_top_block_of_efficientnet_lite0():
     names = [layer.name for layer in top_block_layers(model, "efficientnet_lite0", 1)]
     assert names[0] == "block15_expand_conv" and names[-1] == "avg_pool"
     assert not any(name.startswith("block14_") for name in names)
+
+
+def test_weights_advice_follows_how_the_backbone_was_chosen():
+    error = WeightsUnavailable("inception_v3", "the weights file x.h5 does not exist")
+    assert 'BACKBONE_WEIGHTS["inception_v3"]' in str(error) and "--backbone" not in str(error)
+    by_flag = error.advice(by_flag=True)
+    assert "--backbone-weights weights/inception_v3_weights" in by_flag and "--backbone efficientnet_lite0" in by_flag
+    assert "config.py" not in by_flag
+
+
+def test_backbone_weights_flag_reaches_the_network_and_its_error(tmp_path):
+    make_demo(tmp_path / "raw_img" / "demo", n_models=2, photos_per_model=2, seed=1)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
+    for script in ("00_make_labels_true.py", "01_img_preprocess.py"):
+        subprocess.run([sys.executable, script], cwd=REPO, env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "03_extract_features.py", "--backbone", "inception_v3",
+                           "--backbone-weights", str(tmp_path / "nowhere.h5")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "nowhere.h5 does not exist" in done.stderr and "pass --backbone-weights" in done.stderr

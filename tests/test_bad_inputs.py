@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from prodcluster import labels, stages
+from prodcluster import features, labels, stages
 from prodcluster.fileio import ImageError, read_image
 from prodcluster.rejected import load_rejected
 
@@ -131,6 +131,29 @@ def test_a_data_set_of_only_bad_photos_stops_clearly(settings):
     labels.make_labels(settings)
     with pytest.raises(ValueError, match="all 2 photos .* were rejected"):
         stages.preprocess(settings)
+
+
+def test_features_before_stage_01_name_it_and_write_nothing(settings):
+    write(settings.raw_img, "M1_P1_I1.jpg", jpeg_bytes())
+    labels.make_labels(settings)
+    with pytest.raises(FileNotFoundError, match="run 01_img_preprocess.py first"):
+        features.extract_features(settings)
+    assert not settings.data_file("features").exists()
+
+
+def test_features_of_only_unreadable_photos_list_them_and_write_nothing(settings):
+    for name in ("M1_P1_I1.jpg", "M1_P1_I2.jpg"):
+        write(settings.raw_img, name, jpeg_bytes())
+    labels.make_labels(settings)
+    stages.preprocess(settings)
+    for name in ("M1_P1_I1.jpg", "M1_P1_I2.jpg"):
+        write(settings.img, name, b"broken after stage 01")
+    with pytest.raises(ValueError, match="none of the 2 photos .* could be read: the reasons are in"):
+        features.extract_features(settings)
+    assert not settings.data_file("features").exists() and not settings.data_file("feature_files").exists()
+    assert sorted(load_rejected(settings)["file"]) == ["M1_P1_I1.jpg", "M1_P1_I2.jpg"]
+    with pytest.raises(FileNotFoundError, match="Run 03_extract_features.py first"):
+        features.load_features(settings)
 
 
 def test_an_empty_data_folder_stops_clearly(settings):

@@ -225,7 +225,10 @@ def test_bad_arguments_raise(arguments, message, few_large):
 
 def test_criterion_plot_is_written(tmp_path, few_large_result, few_large):
     path = tmp_path / "plots" / "k.png"
-    save_criterion_plot(few_large_result, path)
+    assert set(few_large_result.criterion_curves) == {"silhouette", "modularity"}  # both are drawn
+    own_k, curve = few_large_result.criterion_curves[few_large_result.k_criterion]
+    assert own_k == few_large_result.k and curve == few_large_result.criterion_curve
+    save_criterion_plot(few_large_result, path, k_true=4)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(path.parent.iterdir()) == [path]
     with pytest.raises(ValueError, match="no criterion curve"):

@@ -1,5 +1,6 @@
 """Fine-tuning: augmentation, the layers each phase trains, the losses, saving and reloading."""
 import math
+import sys
 
 import keras
 import numpy as np
@@ -91,7 +92,8 @@ def test_saved_network_reloads_with_identical_features(nets, tmp_path, settings)
         finetune.load_feature_extractor(settings.finetuned_model, "classes")
 
 
-def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsys):
+def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # progress bars show on a terminal
     settings = settings.replace(head_epochs=2, epochs=1, augmented_views=2, finetune_blocks=1, embedding_dim=8)
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
     labels.make_labels(settings)
@@ -102,6 +104,7 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
     assert list(history["phase"]) == ["head", "head", "top_blocks"] == list(frame["phase"])
     assert {"epoch", "loss", "val_loss", "seconds"} <= set(history.columns)
     assert (settings.models / "learning_curve.png").stat().st_size > 1000
+    assert finetune.save_learning_curve(frame, settings.models / "again.png") == ["phase head", "phase top blocks"]
     assert settings.finetuned_model.is_file()
     shown = capsys.readouterr().err
     assert "02 head: 100%" in shown and "2/2" in shown
@@ -122,3 +125,15 @@ def test_validation_holds_out_a_share_of_every_model_in_mixed_order():
     assert len(set(targets[validation[:4]])) > 1
     again = finetune.training_and_validation_rows(targets, 0.2, seed=0)
     assert np.array_equal(again[1], validation)
+
+
+def test_too_few_known_photos_skip_fine_tuning_with_a_warning(settings, caplog):
+    make_demo(settings.raw_img, n_models=4, photos_per_model=3, seed=2)
+    labels.make_labels(settings)
+    stages.preprocess(settings)
+    split.make_training_folders(settings)
+    settings.models.mkdir(parents=True)
+    (settings.models / "finetuned.keras").write_bytes(b"an older network")
+    history = finetune.fine_tune(settings.replace(min_finetune_photos=7))
+    assert history.empty and not settings.finetuned_model.exists()
+    assert "only 6 photos of 2 known models" in caplog.text and "skipped" in caplog.text

@@ -160,3 +160,23 @@ def test_temporary_files_of_a_killed_run_are_removed(clustered):
     leftover.write_text("half a file")
     assert pipeline.run_stage("04", clustered, force=True) is not None
     assert not leftover.exists()
+
+
+def test_later_stages_trust_what_earlier_ones_ran_with(clustered):
+    # stage 03 ran on the plain backbone (as run_all.py --skip-finetune); today's settings ask for fine-tuned features
+    today = clustered.replace(use_finetuned=True, cluster_method="kmeans", cluster_k=3)
+    assert pipeline.run_stage("04", today) is not None
+    assert pipeline.run_stage("evaluation", today) is not None
+
+
+def test_a_failed_run_keeps_the_last_good_stamp(clustered):
+    with pytest.raises(ValueError):
+        pipeline.run_stage("04", clustered.replace(cluster_method="kmeans", cluster_k=10_000))
+    assert pipeline.run_stage("03", clustered) is None  # nothing it depends on changed: still skipped
+    assert pipeline.run_stage("04", clustered) is None  # its outputs and stamp are those of its last good run
+
+
+def test_outputs_changed_after_a_stage_finished_are_refused(clustered):
+    clustered.data_file("features").write_bytes(clustered.data_file("features").read_bytes() + b"\0")
+    with pytest.raises(StaleInputs, match="outputs changed after it finished.*03_extract_features.py"):
+        pipeline.run_stage("04", clustered, force=True)

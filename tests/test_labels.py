@@ -1,7 +1,7 @@
 import pytest
 
 from prodcluster.fileio import read_csv
-from prodcluster.labels import BadFileNames, make_labels, parse_name
+from prodcluster.labels import make_labels, parse_name
 from prodcluster.rejected import load_rejected
 
 
@@ -35,19 +35,16 @@ def test_labels_sorted_and_written(settings):
     assert read_csv(settings.data_file("labels")).columns.tolist() == ["file", "model_id", "product_id", "image_id"]
 
 
-def test_bad_names_stop_the_stage_by_name(settings):
-    _touch(settings.raw_img, "A_1_1.jpg", "holiday.jpg")
-    with pytest.raises(BadFileNames, match="holiday.jpg"):
-        make_labels(settings)
-    assert not settings.data_file("labels").exists()
-
-
-def test_bad_names_skipped_on_request_are_listed(settings):
-    _touch(settings.raw_img, "A_1_1.jpg", "holiday.jpg")
-    table = make_labels(settings, skip_bad_names=True)
-    assert table["file"].tolist() == ["A_1_1.jpg"]
-    rejected = load_rejected(settings)
-    assert rejected[["file", "stage"]].values.tolist() == [["holiday.jpg", "00"]]
+def test_any_name_in_any_sub_folder_is_listed_and_named_ones_are_labelled(settings):
+    _touch(settings.raw_img, "A_1_1.jpg", "holiday.jpg", ".hidden.jpg")
+    _touch(settings.raw_img / "shop 2" / "autumn", "B_7_2.png", "IMG 0001.JPG")
+    _touch(settings.raw_img / ".cache", "C_1_1.jpg")
+    table = make_labels(settings)
+    assert table["file"].tolist() == ["A_1_1.jpg", "holiday.jpg", "shop 2/autumn/B_7_2.png",
+                                      "shop 2/autumn/IMG 0001.JPG"]
+    assert table["model_id"].tolist() == ["A", "", "B", ""]
+    assert settings.data_file("labels_true").read_text().split("\n")[:4] == ["A", "", "B", ""]
+    assert load_rejected(settings).empty
 
 
 def test_missing_and_empty_folders_are_explained(settings):

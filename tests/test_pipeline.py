@@ -56,6 +56,9 @@ def test_run_all_end_to_end(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ari" in done.stdout and "wall time per stage" in done.stdout
+    assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr  # TensorFlow's notes: -v only
+    assert "\r" not in done.stdout + done.stderr  # no progress bars when the output is not a terminal
+    assert "only 8 photos of 2 known models" in done.stderr  # too few to fine-tune on: plain features
     data = tmp_path / "data" / "demo"
     for name in ("images.txt", "labels.csv", "labels_true.txt", "split.csv", "features.npy", "predictions.csv",
                  "labels_pred.txt", "clustering.json", "metrics.json"):
@@ -66,6 +69,15 @@ def test_run_all_end_to_end(tmp_path):
     assert metrics["n_clustered"] + metrics["n_rejected"] == 20
     for picture in ("tsne.png", "umatrix.png", "clusters.png"):
         assert (tmp_path / "result" / "demo" / picture).stat().st_size > 1000
+    readme = open(os.path.join(REPO, "README.md"), encoding="utf-8").read()
+    undocumented = [path.name for path in (tmp_path / "result" / "demo").iterdir()
+                    if path.name not in readme and path.name != "report_files"]  # the page's own thumbnails
+    assert not undocumented, f"README does not say what these outputs are: {undocumented}"
+    up_to_date = subprocess.run([sys.executable, "run_all.py", "--image-size", "64", "--epochs", "2"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=600)
+    assert up_to_date.returncode == 0, up_to_date.stderr[-3000:]
+    assert "evaluation: inputs and settings unchanged" in up_to_date.stdout
+    assert "homogeneity" in up_to_date.stdout and "recall@1 on unseen models" in up_to_date.stdout
     rerun = subprocess.run([sys.executable, "04_cluster_som.py"], cwd=REPO, env=env, capture_output=True,
                            text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -76,4 +88,23 @@ def test_run_all_end_to_end(tmp_path):
     assert read_json(data / "clustering.json")["settings"]["criterion"] == "silhouette"
     unknown = subprocess.run([*stage_04, "silhouette+nope"], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300)
-    assert unknown.returncode != 0 and "unknown criterion 'silhouette+nope'" in unknown.stderr
+    assert unknown.returncode != 0 and "K_CRITERION is 'silhouette+nope'" in unknown.stderr
+
+
+def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_photos(tmp_path):
+    folder = tmp_path / "raw_img" / "mine"
+    photos = make_demo(tmp_path / "made", n_models=4, photos_per_model=6, seed=2)
+    for number, photo in enumerate(photos):
+        # half keep their MODELID_PRODUCTID_IMAGEID name, half become a seller's own names in sub-folders
+        target = folder / photo.name if number % 2 else folder / f"seller {number % 3}" / f"IMG {number:04d}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        photo.rename(target)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "run_all.py", "--dataset", "mine", "--image-size", "64"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "12 clustered photos have no model id in their name and are not scored" in done.stdout
+    metrics = read_json(tmp_path / "data" / "mine" / "metrics.json")
+    assert metrics["n_clustered"] == 24 and metrics["n_scored"] == 12
+    assert (tmp_path / "img" / "mine" / "seller 0" / "IMG 0000.jpg").is_file()
+    assert (tmp_path / "result" / "mine" / "report.html").is_file()

@@ -161,6 +161,7 @@ def test_scores_clusters_and_rejected_photo_are_on_the_page(tiny_run):
     assert set(score_rows) == {"all", "seen", "unseen"}
     text = " ".join(dom.text)
     assert "purity 1.00" in text and "M001 × 5" in text
+    assert "Only 13 photos: at this size the scores and the number of clusters say little." in text
     rejected_rows = [row for row in dom.rows if UNREADABLE_NAME in row]
     assert rejected_rows and "stage 01" in rejected_rows[0][-1]
 
@@ -220,6 +221,21 @@ def test_merged_pairs_count_photo_pairs_in_shared_clusters(tiny_run, tmp_path):
     pair_rows = [row for row in dom.rows if "M001" in row and "M002" in row]
     assert len(pair_rows) == 1 and "20" in pair_rows[0]
     assert "purity 0.56" in " ".join(dom.text)
+
+
+def test_pure_clusters_do_not_hide_a_split_model(tiny_run, tmp_path):
+    settings = copy_of(tiny_run, tmp_path)
+    predictions = read_csv(settings.data_file("predictions"))
+    models = predictions["file"].str.split("_").str[0]
+    # every cluster pure, but M001's 5 photos in two clusters (3 and 2)
+    first_two = (models == "M001") & (models.groupby(models).cumcount() < 2)
+    predictions["cluster"] = np.select([first_two, models == "M001", models == "M002"], [3, 0, 1], default=2)
+    write_csv(settings.data_file("predictions"), predictions)
+    dom = parsed(report.write_report(settings).read_text(encoding="utf-8"))
+    text = " ".join(dom.text)
+    assert "1 of 3 models have photos in more than one cluster" in text
+    split_rows = [row for row in dom.rows if row and row[0] == "M001"]
+    assert split_rows == [["M001", "5", "2", "0 (3), 3 (2)"]]
 
 
 def test_report_without_true_models(tiny_run, tmp_path):

@@ -3,7 +3,8 @@ import pytest
 from minisom import MiniSom
 
 from prodcluster.fileio import read_image, save_image
-from prodcluster.visual import _largest_clusters, plot_contact_sheet, plot_tsne, plot_umatrix, umatrix
+from prodcluster.visual import (_largest_clusters, matched_colours, plot_contact_sheet, plot_tsne, plot_umatrix,
+                               umatrix)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -104,8 +105,9 @@ def test_plot_contact_sheet_has_one_row_per_cluster(tmp_path):
     paths = photo_folder(tmp_path / "photos")
     labels = np.array([0] * 15 + [1] * 10 + [2] * 5)
     three, one = tmp_path / "three.png", tmp_path / "one.png"
-    plot_contact_sheet(paths, labels, three, per_row=6, thumb=32)
-    plot_contact_sheet(paths, labels, one, per_row=6, thumb=32, max_clusters=1)
+    assert plot_contact_sheet(paths, labels, three, per_row=6, thumb=32) == "all 3 clusters, largest first"
+    assert plot_contact_sheet(paths, labels, one, per_row=6, thumb=32, max_clusters=1).startswith(
+        "the 1 largest of 3 clusters (the other 2 are in report.html)")
     assert_png(three)
     assert_png(one)
     assert read_image(three).shape[0] > read_image(one).shape[0]
@@ -116,3 +118,13 @@ def test_plot_contact_sheet_has_one_row_per_cluster(tmp_path):
 def test_contact_sheet_rows_of_equal_size_follow_the_cluster_numbers():
     labels = np.repeat([10, 2, 1, 0], 3)
     assert [label for label, _ in _largest_clusters(labels, 20)] == [0, 1, 2, 10]
+
+
+def test_each_cluster_takes_the_colour_of_the_model_it_matches():
+    true = np.array(["M1"] * 4 + ["M2"] * 4 + ["M3"] * 4)
+    pred = np.array([7] * 4 + [3] * 2 + [5] * 2 + [0] * 4)  # M2 split in two clusters
+    model_colour, cluster_colour = matched_colours(true, pred)
+    assert (cluster_colour["7"] == model_colour["M1"]).all() and (cluster_colour["0"] == model_colour["M3"]).all()
+    assert any((cluster_colour[name] == model_colour["M2"]).all() for name in ("3", "5"))
+    others = [tuple(colour) for colour in model_colour.values()]
+    assert sum(tuple(cluster_colour[name]) not in others for name in ("3", "5")) == 1  # the split piece stands out
