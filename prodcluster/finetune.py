@@ -237,8 +237,8 @@ def fine_tune(settings):
     keras.utils.set_random_seed(settings.seed)
     classes, paths, targets = training_photos(settings)
     if len(classes) < MIN_FINETUNE_MODELS or len(paths) < settings.min_finetune_photos:
-        log.warning("02: only %d photos of %d known models (fine-tuning needs %d photos of %d models, "
-                    "MIN_FINETUNE_PHOTOS): skipped; stage 03 uses the plain pretrained backbone",
+        log.warning("02: only %d photos of %d known models (fine-tuning needs at least %d photos, "
+                    "MIN_FINETUNE_PHOTOS, and %d models): skipped; stage 03 uses the plain pretrained backbone",
                     len(paths), len(classes), settings.min_finetune_photos, MIN_FINETUNE_MODELS)
         for name in MODEL_FILES:
             (settings.models / name).unlink(missing_ok=True)
