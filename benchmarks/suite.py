@@ -135,7 +135,7 @@ def run_protocol(protocol, args, command):
     for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
         known, test = protocol_settings(protocol, root, preprocess, args.quick)
         if preprocess == "none" and not changed:
-            records.append(_same_photos_record(records, protocol))
+            records.append(_same_photos_record(records))
             continue
         timer = fashion_mnist.Timer()
         facts, changed = _preprocess(protocol, known, test, timer)
@@ -180,11 +180,11 @@ def _clusterings(settings, timer, command, base, suffix):
         name = method + suffix
         entry = fashion_mnist.cluster_and_record(settings.replace(cluster_method=cluster_method), timer, name,
                                                  command, base)
-        records.append({**entry, **base, "k_error": round(entry["k_pred"] / entry["k_true"] - 1, 4)})
+        records.append({**entry, "k_error": round(entry["k_pred"] / entry["k_true"] - 1, 4)})
     return records
 
 
-def _same_photos_record(records, protocol):
+def _same_photos_record(records):
     """The `none` record where the default removal changed no photo: the same photos, so the same run."""
     ours = next(entry for entry in records if entry["method"] == "ours")
     return {**ours, "preprocess": "none", "same_photos_as": DEFAULT_PREPROCESS}

@@ -2,12 +2,12 @@
 
 Whitening the background keeps the features of later stages on the product. Methods:
 
-- `grabcut` (default): a photo whose background is already plain and near white is left
-  untouched. A studio photo (a light background of any tint or a gradient, which a smooth
+- `auto` (default): surveys the backgrounds, then applies `grabcut` or `none` to every photo.
+- `grabcut`: a photo whose background is already plain and near white is left untouched. A studio photo (a light background of any tint or a gradient, which a smooth
   colour surface fitted to the outer strip explains) loses the background colour that is
   connected to its edge, so tinted and white photos of one model end up alike and thin
   handles stay whole. Other photos go to OpenCV GrabCut on the photo shrunk to at most 160
-  pixels a side: the outer strip is background for sure, 16 k-means colours of it model the
+  pixels a side: the outer strip is background for sure, 32 k-means colours of it model the
   background, and pixels far from all of them seed the product (on smooth strips the filled
   outer contours of `sobel_contour` seed it too). Specks are opened away, small parts dropped
   and small holes filled. An almost empty or almost full mask keeps the photo ("implausible").
@@ -240,7 +240,8 @@ def _shrunk(rgb):
     scale = min(1.0, WORK_SIDE / max(height, width))
     if scale == 1.0:
         return rgb
-    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 # ----- studio backgrounds -----
@@ -260,7 +261,7 @@ def studio_mask(rgb):
     if near is None:
         return None
     near = _distance_to_shading(lab, near) < STUDIO_TOLERANCE
-    count, parts, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
+    _, parts, stats, _ = cv2.connectedComponentsWithStats(near.astype(np.uint8), connectivity=8)
     touching = np.unique(parts[strip & near])
     gaps = np.flatnonzero(stats[:, cv2.CC_STAT_AREA] >= STUDIO_MIN_GAP * near.size)
     background = np.isin(parts, np.union1d(touching, gaps)) & near
