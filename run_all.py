@@ -9,12 +9,13 @@ from prodcluster import cli, pipeline
 
 def main(argv=None):
     parser = cli.add_network_options(cli.parser(__doc__))
-    parser.add_argument("--skip-finetune", action="store_true", help="use the plain pretrained backbone")
+    parser.add_argument("--skip-finetune", dest="use_finetuned", action="store_false", default=None,
+                        help="use the plain pretrained backbone (default: USE_FINETUNED in config.py)")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: EPOCHS in config.py)")
     parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
     parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
     args = parser.parse_args(argv)
-    pipeline.run_all(cli.settings(config, args), finetune_network=not args.skip_finetune, force=args.force)
+    pipeline.run_all(cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":

@@ -27,11 +27,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import config  # noqa: E402
 from benchmarks import fmnist_data, scenes  # noqa: E402
 from prodcluster import background  # noqa: E402
 from prodcluster.demo import make_demo  # noqa: E402
 from prodcluster.fileio import read_image, write_json  # noqa: E402
+from prodcluster.settings import DEFAULTS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "background"
 DEFAULT_SCENE_COUNT = 1000
@@ -81,7 +81,7 @@ def read_mask(path):
     return read_image(path)[..., 0] > 127
 
 
-def scene_samples(count=DEFAULT_SCENE_COUNT, source=fmnist_data.DEFAULT_SOURCE, seed=config.SEED,
+def scene_samples(count=DEFAULT_SCENE_COUNT, source=fmnist_data.DEFAULT_SOURCE, seed=DEFAULTS.seed,
                   size=scenes.SCENE_SIZE):
     """Yield (name, rgb, true mask) of the photos `scenes.make_scene_test(count=count)` writes, drawn in memory."""
     images, labels = fmnist_data.load_split(source, "test")
@@ -92,7 +92,7 @@ def scene_samples(count=DEFAULT_SCENE_COUNT, source=fmnist_data.DEFAULT_SOURCE, 
 
 def folder_samples(photo_dir, true_mask_dir):
     """(name, rgb, true mask) for every photo in `photo_dir` that has a mask in `true_mask_dir`."""
-    photos = sorted(path for path in Path(photo_dir).iterdir() if path.suffix.lower() in config.IMG_EXT)
+    photos = sorted(path for path in Path(photo_dir).iterdir() if path.suffix.lower() in DEFAULTS.img_ext)
     pairs = [(path, Path(true_mask_dir) / f"{path.stem}.png") for path in photos]
     samples = [(path.name, read_image(path), read_mask(mask)) for path, mask in pairs if mask.is_file()]
     if not samples:
@@ -136,7 +136,7 @@ def _parse_args(argv):
                         help="scene photos (a seeded subset of the test split; default: %(default)s)")
     parser.add_argument("--methods", nargs="+", choices=background.METHODS, default=list(background.METHODS))
     parser.add_argument("--source", default=fmnist_data.DEFAULT_SOURCE, help="Fashion-MNIST idx folder")
-    parser.add_argument("--seed", type=int, default=config.SEED, help="scene seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="scene seed (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where <data>.json goes")
     args = parser.parse_args(argv)
     if (args.photos is None) != (args.true_masks is None):

@@ -30,9 +30,9 @@ import config  # noqa: E402
 from benchmarks import background_eval, fmnist_data, results_table, scenes  # noqa: E402
 from benchmarks.run_facts import git_commit, machine  # noqa: E402
 from original_src import baseline  # noqa: E402
-from prodcluster import background, features, finetune, labels, split, stages  # noqa: E402
+from prodcluster import background, handoff, stages  # noqa: E402
 from prodcluster.fileio import write_json  # noqa: E402
-from prodcluster.settings import Settings  # noqa: E402
+from prodcluster.settings import DEFAULTS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -66,7 +66,7 @@ def parse_args(argv=None):
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--preprocess", choices=background.METHODS, default="none", help="stage 01 method")
     parser.add_argument("--cluster-method", default="som")
-    parser.add_argument("--epochs", type=int, default=config.EPOCHS)
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--baseline-backbone", default="efficientnet_lite0",
                         help="backbone of the baseline run (the original used mobilenet_v2)")
     parser.add_argument("--skip-baseline", action="store_true")
@@ -76,9 +76,9 @@ def parse_args(argv=None):
                                                   "(e.g. one per --preprocess)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON records go")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose table is rebuilt")
-    parser.add_argument("--feature-layer", default=config.FEATURE_LAYER,
+    parser.add_argument("--feature-layer", default=DEFAULTS.feature_layer,
                         help="layer of the fine-tuned network that stage 03 reads")
-    parser.add_argument("--finetune-blocks", type=int, default=config.FINETUNE_BLOCKS,
+    parser.add_argument("--finetune-blocks", type=int, default=DEFAULTS.finetune_blocks,
                         help="backbone blocks trained in the second fine-tuning phase (0: head only)")
     args = parser.parse_args(argv)
     if args.test_count is not None and (args.protocol != "scene" or args.test_count < 1):
@@ -144,18 +144,18 @@ def prepare(args, timer):
     timer.run("write data", lambda: protocol.write(args))
     known = base_settings(args, protocol.known).replace(train_fraction=1.0)
     test = base_settings(args, protocol.test).replace(finetuned_from=protocol.known)
-    timer.run(f"01 {known.dataset}", lambda: stages.preprocess(known), len(labels.make_labels(known)))
+    timer.run(f"01 {known.dataset}", lambda: stages.preprocess(known), len(stages.make_labels(known)))
     step = f"01 {test.dataset}"
     # Forced, so that the time is that of the work even when an earlier run left the outputs.
     rejected = timer.run(step, lambda: stages.preprocess(test, save_masks=protocol.true_masks, force=True),
-                         len(labels.make_labels(test)))
-    split.make_training_folders(known)
+                         len(stages.make_labels(test)))
+    stages.make_training_folders(known)
     return known, test, stage01_facts(test, timer.seconds[step], rejected, protocol.true_masks)
 
 
 def stage01_facts(test, seconds, rejected, true_masks):
     """Test photos, stage 01 wall seconds per photo and, with true masks, the IoU of the masks stage 01 saved."""
-    listed = labels.load_image_list(test)
+    listed = handoff.load_image_list(test)
     facts = {"test_count": len(listed), "seconds_per_photo_01": round(seconds / len(listed), 5),
              "mask_iou_mean": None, "mask_iou_p10": None}
     if true_masks:
@@ -203,13 +203,13 @@ def run(args, command):
     n_test = facts["test_count"]
     records = []
     plain = test.replace(use_finetuned=False)
-    timer.run("03 plain", lambda: features.extract_features(plain), n_test)
+    timer.run("03 plain", lambda: stages.extract_features(plain), n_test)
     records.append(cluster_and_record(plain, timer, "ours_no_finetune", command, facts))
     true_k = records[-1]["k_true"]
     records.append(cluster_and_record(plain.replace(cluster_method="kmeans", cluster_k=true_k), timer,
                                       "ours_no_finetune_true_k", command, facts))
-    timer.run("02 fine-tune", lambda: finetune.fine_tune(known), len(labels.load_labels(known)))
-    timer.run("03 fine-tuned", lambda: features.extract_features(test), n_test)
+    timer.run("02 fine-tune", lambda: stages.fine_tune(known), len(handoff.load_labels(known)))
+    timer.run("03 fine-tuned", lambda: stages.extract_features(test), n_test)
     for method, settings in finetuned_clusterings(test, true_k, not args.skip_comparators).items():
         records.append(cluster_and_record(settings, timer, method, command, facts))
     if not args.skip_baseline:

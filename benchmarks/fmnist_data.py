@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import config
 from prodcluster.fileio import save_image
+from prodcluster.settings import DEFAULTS
 
 DEFAULT_SOURCE = "/usr/share/datasets/fashion-mnist"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -215,18 +215,18 @@ def _photo_files(folder):
         return set()
     return {
         p.name for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in config.IMG_EXT
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in DEFAULTS.img_ext
     }
 
 
 def raw_folder(root, set_name):
-    return Path(root) / config.RAW_IMG_DIR.format(dataset=set_name)
+    return Path(root) / DEFAULTS.raw_img_dir.format(dataset=set_name)
 
 
 
 
 def make_known(source=DEFAULT_SOURCE, root=REPO_ROOT, per_class=DEFAULT_PER_CLASS,
-               known=DEFAULT_KNOWN_CLASSES, seed=config.SEED, overwrite=False):
+               known=DEFAULT_KNOWN_CLASSES, seed=DEFAULTS.seed, overwrite=False):
     """Write `per_class` seeded training photos of each known class to raw_img/fmnist_known."""
     known = _check_classes(known)
     images, labels = load_split(source, "train")
@@ -260,7 +260,7 @@ def _choose_from_class(labels, label, count, rng):
 
 
 def make_instances(source=DEFAULT_SOURCE, root=REPO_ROOT, n_models=150, photos_per_model=10,
-                   known_fraction=0.5, seed=config.SEED, image_size=INSTANCE_SIZE, overwrite=False):
+                   known_fraction=0.5, seed=DEFAULTS.seed, image_size=INSTANCE_SIZE, overwrite=False):
     """Write instance-level sets: each model is one training item rendered several ways.
 
     Models are distinct items spread evenly over the 10 classes; a seeded share
@@ -397,7 +397,7 @@ def _parser():
                         help="share of instance models in the known set (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=INSTANCE_SIZE,
                         help="side of instance photos in pixels (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=config.SEED, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="rewrite every photo and delete photos the set does not include")
     return parser

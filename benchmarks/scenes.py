@@ -29,10 +29,10 @@ import skimage.data
 from skimage.morphology import remove_small_holes
 from sklearn.datasets import load_sample_images
 
-import config
 from benchmarks import fmnist_data
 from benchmarks.fmnist_data import DEFAULT_SOURCE, REPO_ROOT
 from prodcluster.fileio import save_image
+from prodcluster.settings import DEFAULTS
 
 SCENE_KNOWN_SET = "fmnist_scene_known"
 SCENE_TEST_SET = "fmnist_scene_test"
@@ -102,7 +102,7 @@ def _colourise(shade, rng):
     return rgb * (SHADE_FLOOR + (1 - SHADE_FLOOR) * shade[..., None])
 
 
-def write_scenes(images, labels, folder, mask_folder, indices, split, size=SCENE_SIZE, seed=config.SEED,
+def write_scenes(images, labels, folder, mask_folder, indices, split, size=SCENE_SIZE, seed=DEFAULTS.seed,
                  overwrite=False):
     """Write the scene photo of each item at `indices` into `folder` and its mask into `mask_folder`.
 
@@ -132,11 +132,11 @@ def item_rng(seed, split, index):
 
 def true_mask_folder(root, set_name):
     """Where the true masks of a scene set live: data/<set>/true_masks."""
-    return Path(root) / config.DATA_DIR.format(dataset=set_name) / TRUE_MASK_DIR
+    return Path(root) / DEFAULTS.data_dir.format(dataset=set_name) / TRUE_MASK_DIR
 
 
 def make_scene_known(source=DEFAULT_SOURCE, root=REPO_ROOT, per_class=fmnist_data.DEFAULT_PER_CLASS,
-                     known=fmnist_data.DEFAULT_KNOWN_CLASSES, seed=config.SEED, size=SCENE_SIZE, overwrite=False):
+                     known=fmnist_data.DEFAULT_KNOWN_CLASSES, seed=DEFAULTS.seed, size=SCENE_SIZE, overwrite=False):
     """Scene photos of the training items `make_known` chooses with the same arguments."""
     known = fmnist_data._check_classes(known)
     images, labels = fmnist_data.load_split(source, "train")
@@ -147,7 +147,7 @@ def make_scene_known(source=DEFAULT_SOURCE, root=REPO_ROOT, per_class=fmnist_dat
                         true_mask_folder(root, SCENE_KNOWN_SET), indices, "train", size, seed, overwrite)
 
 
-def make_scene_test(source=DEFAULT_SOURCE, root=REPO_ROOT, count=None, seed=config.SEED, size=SCENE_SIZE,
+def make_scene_test(source=DEFAULT_SOURCE, root=REPO_ROOT, count=None, seed=DEFAULTS.seed, size=SCENE_SIZE,
                     overwrite=False):
     """Scene photos of the whole test split, or of a seeded subset of `count` items."""
     images, labels = fmnist_data.load_split(source, "test")
@@ -156,7 +156,7 @@ def make_scene_test(source=DEFAULT_SOURCE, root=REPO_ROOT, count=None, seed=conf
                         true_mask_folder(root, SCENE_TEST_SET), indices, "test", size, seed, overwrite)
 
 
-def test_indices(n_items, count=None, seed=config.SEED):
+def test_indices(n_items, count=None, seed=DEFAULTS.seed):
     """Sorted item numbers of the scene test set: all `n_items`, or a seeded subset of `count`."""
     if count is None:
         return np.arange(n_items)
@@ -201,7 +201,7 @@ def _parser():
     parser.add_argument("--test-count", type=int, default=None,
                         help="a seeded subset of this many test items (default: the whole test split)")
     parser.add_argument("--size", type=int, default=SCENE_SIZE, help="photo side in pixels (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=config.SEED, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="rewrite every photo and delete photos the set does not include")
     return parser

@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 
 import config  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
-from prodcluster import background, demo, labels  # noqa: E402
+from prodcluster import background, demo, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import Settings  # noqa: E402
+from prodcluster.settings import DEFAULTS, Settings  # noqa: E402
 
 RESULTS_FILE = REPO / "benchmarks" / "results" / "speed.json"
 README = REPO / "benchmarks" / "README.md"
@@ -67,12 +67,12 @@ def parse_args(argv=None):
     parser.add_argument("--photos-per-model", type=int, default=PHOTOS_PER_MODEL,
                         help="generated photos per product model (default: %(default)s)")
     parser.add_argument("--profile-photos", type=int, default=256, help="photos in the serial profile of stage 03")
-    parser.add_argument("--batch-size", type=int, default=config.BATCH_SIZE)
-    parser.add_argument("--preprocess", default=config.PREPROCESS, help="stage 01 method")
-    parser.add_argument("--workers", type=int, default=config.WORKERS,
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    parser.add_argument("--preprocess", default=DEFAULTS.preprocess, help="stage 01 method")
+    parser.add_argument("--workers", type=int, default=DEFAULTS.workers,
                         help="processes of stage 01 in the stage and pipeline runs (default: WORKERS in config.py)")
     parser.add_argument("--matmul-size", type=int, default=4096, help="side of the numpy float32 matrix product")
-    parser.add_argument("--seed", type=int, default=config.SEED)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--results", type=Path, default=RESULTS_FILE, help="the JSON record")
     parser.add_argument("--readme", type=Path, default=README, help="Markdown file whose speed table is rebuilt")
     parser.add_argument("--job", help=argparse.SUPPRESS)  # a child process's work, as JSON
@@ -186,7 +186,7 @@ def _stage_settings(runs, overrides, n, backbone=None):
 def _prepared(runs, photos, overrides):
     """The stage-by-stage settings for these photos, with the photos in place and stage 00 done."""
     settings = _linked(photos, _stage_settings(runs, overrides, len(photos)))
-    labels.make_labels(_settings(settings))
+    stages.make_labels(_settings(settings))
     return settings
 
 
@@ -235,7 +235,7 @@ def measure_stage01_workers(folder, photos, method):
     for workers in (1, 2):
         start = time.perf_counter()
         background.preprocess_folder(photos[0].parent, folder / f"img_{workers}", [p.name for p in photos],
-                                     method=method, workers=workers, max_pixels=config.MAX_IMAGE_PIXELS)
+                                     method=method, workers=workers, max_pixels=DEFAULTS.max_image_pixels)
         seconds[workers] = round(time.perf_counter() - start, 3)
     print(f"01 on {len(photos)} photos: {seconds[1]:.1f} s on 1 process, {seconds[2]:.1f} s on 2", flush=True)
     return seconds
@@ -362,11 +362,11 @@ def _settings(overrides):
 
 
 def _stage_job(job):
-    from prodcluster import features, pipeline, stages
+    from prodcluster import pipeline, stages
     settings = _settings(job["settings"])
-    steps = {"01": lambda: stages.preprocess(settings), "03": lambda: features.extract_features(settings),
+    steps = {"01": lambda: stages.preprocess(settings), "03": lambda: stages.extract_features(settings),
              "04": lambda: stages.cluster(settings),
-             "pipeline": lambda: pipeline.run_all(settings, finetune_network=False)}
+             "pipeline": lambda: pipeline.run_all(settings.replace(use_finetuned=False))}
     start = time.perf_counter()
     outcome = steps[job["stage"]]()
     result = {"seconds": round(time.perf_counter() - start, 3)}
@@ -387,7 +387,7 @@ def _weights_file(settings, folder):
     from prodcluster.backbones import KERAS_WEIGHTS, build_backbone
     from prodcluster.efficientnet_lite import CACHE_FILE
     name, size = settings.backbone, settings.input_size
-    local = config.BACKBONE_WEIGHTS.get(name)
+    local = Settings.from_config(config).backbone_weights.get(name)
     if name not in KERAS_WEIGHTS:
         if not (settings.cache / CACHE_FILE).is_file():
             build_backbone(name, size, cache_dir=settings.cache)
@@ -405,7 +405,7 @@ def _weights_file(settings, folder):
 def _reference_job(job):
     """Network build time, the naive reference (first, so it pays the first call as stage 03 does), the profile."""
     from prodcluster.features import feature_network
-    from prodcluster.labels import load_image_list
+    from prodcluster.handoff import load_image_list
     settings = _settings(job["settings"])
     weights_file, weights = _weights_file(settings, job["weights_dir"])
     if weights_file:

@@ -28,13 +28,13 @@ import config  # noqa: E402
 from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E402
 from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
-from prodcluster import background, demo, features, finetune, labels, split, stages  # noqa: E402
+from prodcluster import background, demo, handoff, stages  # noqa: E402
 from prodcluster.fileio import write_json  # noqa: E402
-from prodcluster.settings import Settings  # noqa: E402
+from prodcluster.settings import DEFAULTS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
-DEFAULT_PREPROCESS = config.PREPROCESS
+DEFAULT_PREPROCESS = DEFAULTS.preprocess
 LARGE_K = 20  # the relative count error is judged from this many true clusters up
 LISTING_SIZE = 160  # pixels fed to the network for the generated listings (224-320 px photos): fits an hour
 
@@ -142,10 +142,10 @@ def run_protocol(protocol, args, command):
         base = {"protocol": protocol.name, "role": protocol.role, **facts}
         if preprocess == DEFAULT_PREPROCESS:
             plain = test.replace(use_finetuned=False)
-            timer.run("03 plain", lambda: features.extract_features(plain), facts["test_count"])
+            timer.run("03 plain", lambda: stages.extract_features(plain), facts["test_count"])
             records += _clusterings(plain, timer, command, base, "_no_finetune")
-        timer.run("02 fine-tune", lambda: finetune.fine_tune(known), len(labels.load_labels(known)))
-        timer.run("03 fine-tuned", lambda: features.extract_features(test), facts["test_count"])
+        timer.run("02 fine-tune", lambda: stages.fine_tune(known), len(handoff.load_labels(known)))
+        timer.run("03 fine-tuned", lambda: stages.extract_features(test), facts["test_count"])
         records += _clusterings(test, timer, command, base, "")
     return records
 
@@ -154,18 +154,18 @@ def _preprocess(protocol, known, test, timer):
     """Labels, stage 01 (masks of the test set saved) and the split; (facts, whether any photo changed)."""
     changed = 0
     for settings in ([known] if known is test else [known, test]):
-        labels.make_labels(settings)
+        stages.make_labels(settings)
         rejected = timer.run(f"01 {settings.dataset}", lambda: stages.preprocess(
             settings, save_masks=protocol.true_masks and settings is test, force=True))
         changed += rejected.attrs["outcomes"][background.REMOVED]
-    split.make_training_folders(known)
+    stages.make_training_folders(known)
     facts = fashion_mnist.stage01_facts(test, timer.seconds[f"01 {test.dataset}"], rejected, protocol.true_masks)
     facts["thin_iou_mean"] = _thin_iou(test) if protocol.true_masks else None
     return facts, changed > 0
 
 
 def _thin_iou(test):
-    names = labels.load_image_list(test)
+    names = handoff.load_image_list(test)
     true_dir = scenes.true_mask_folder(test.root, test.dataset)
     scores = [listings.thin_part_iou(read_mask(test.masks / f"{Path(name).stem}.png"),
                                      read_mask(true_dir / f"{Path(name).stem}.png")) for name in names

@@ -6,7 +6,6 @@ data/<DATASET>/baseline/: features.npy, predictions.csv, labels_pred.txt, metric
 The original used MobileNetV2 (alpha 1.4, 224 px) from TF Hub; --backbone efficientnet_lite0
 runs the same method offline, and the backbone is recorded in metrics.json.
 """
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -23,8 +22,7 @@ from prodcluster import cli, metrics  # noqa: E402
 from prodcluster.backbones import build_backbone  # noqa: E402
 from prodcluster.batches import iter_batches  # noqa: E402
 from prodcluster.fileio import save_npy, write_csv, write_json, write_lines  # noqa: E402
-from prodcluster.labels import load_labels  # noqa: E402
-from prodcluster.split import known_models  # noqa: E402
+from prodcluster.handoff import known_models, load_labels  # noqa: E402
 
 NUM_IMGS_PER_MODEL = 70
 IMAGE_SIZE = 224

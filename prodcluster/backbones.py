@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from prodcluster import efficientnet_lite
-from prodcluster.settings import BACKBONE_SIZES
+from prodcluster.settings import BACKBONE_SIZES, check_whole
 
 BACKBONES = BACKBONE_SIZES
 MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, "efficientnet_lite0": efficientnet_lite.MIN_SIZE}
@@ -56,7 +56,7 @@ class WeightsUnavailable(RuntimeError):
         file_name, folder, _ = KERAS_WEIGHTS[self.name]
         local = f"weights/{file_name}"
         use_file = (f"and pass --backbone-weights {local}" if by_flag
-                    else f'and set BACKBONE_WEIGHTS["{self.name}"] = "{local}" in config.py')
+                    else f'and add BACKBONE_WEIGHTS = {{"{self.name}": "{local}"}} to config.py')
         offline = ("pass --backbone efficientnet_lite0" if by_flag
                    else 'set BACKBONE = "efficientnet_lite0" in config.py')
         return (f"ImageNet weights for {self.name} are not available: {self.reason}.\n"
@@ -121,8 +121,7 @@ def _check_name(name):
 
 def _check_size(name, size):
     minimum = MIN_SIZES[name]
-    if isinstance(size, bool) or not isinstance(size, int) or size < minimum:
-        raise ValueError(f"image_size for {name} must be an integer >= {minimum}, got {size!r}")
+    check_whole(size, f"image_size for {name}", minimum)
 
 
 def _keras_application(name, size):

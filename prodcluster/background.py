@@ -1,19 +1,16 @@
-"""Stage 01: paint the background of product photos white.
-
-Whitening the background keeps the features of later stages on the product. Methods:
+"""Stage 01: paint the background of product photos white, so later features stay on the product.
 
 - `auto` (default): surveys the backgrounds, then applies `grabcut` or `none` to every photo.
-- `grabcut`: a photo whose background is already plain and near white is left untouched. A studio photo (a light background of any tint or a gradient, which a smooth
-  colour surface fitted to the outer strip explains) loses the background colour that is
-  connected to its edge, so tinted and white photos of one model end up alike and thin
-  handles stay whole. Other photos go to OpenCV GrabCut on the photo shrunk to at most 160
-  pixels a side: the outer strip is background for sure, 32 k-means colours of it model the
-  background, and pixels far from all of them seed the product (on smooth strips the filled
-  outer contours of `sobel_contour` seed it too). Specks are opened away, small parts dropped
-  and small holes filled. An almost empty or almost full mask keeps the photo ("implausible").
-- `sobel_contour`: the 2019 project's method: strong colour edges of a median-blurred photo,
-  outer contours enclosing more than 5% of the photo are the product, everything outside
-  them turns white (the photo is kept whole when there is no such contour).
+- `grabcut`: a photo on a plain near-white background is left untouched. A studio photo (a
+  light background of any tint or a gradient, which a smooth colour surface fitted to the
+  outer strip explains) loses the background colour connected to its edge, so tinted and
+  white photos of one model end up alike and thin handles stay whole. Other photos go to
+  OpenCV GrabCut at most 160 pixels a side: the outer strip is surely background, 32 k-means
+  colours of it model the background, and pixels far from all of them seed the product (on
+  smooth strips the filled outer contours of `sobel_contour` too). Specks are opened away,
+  small parts dropped, small holes filled; an almost empty or full mask keeps the photo.
+- `sobel_contour`: the 2019 project's method: outer contours of strong colour edges that
+  enclose over 5% of the photo are the product; everything outside them turns white.
 - `none` keeps photos as they are.
 
 `preprocess_folder` runs a method over a folder across processes, lists unusable photos as
@@ -35,13 +32,13 @@ import cv2
 import numpy as np
 from skimage.morphology import remove_small_holes
 
-from .fileio import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, PNG_SIGNATURE, ImageError, atomic_path, read_image,
-                     read_json, save_image, write_json)
+from .fileio import PNG_SIGNATURE, ImageError, atomic_path, read_image, read_json, save_image, write_json
+from .handoff import rejected_frame
 from .progress import progress_bar
-from .rejected import rejected_frame
+from .settings import DEFAULTS, PREPROCESS_METHODS, check_whole
 
-METHODS = ("auto", "grabcut", "sobel_contour", "none")
-DEFAULT_METHOD = "auto"
+METHODS = PREPROCESS_METHODS
+DEFAULT_METHOD = DEFAULTS.preprocess
 WHITE_KIND, STUDIO_KIND, CLUTTERED_KIND = BACKGROUND_KINDS = ("white", "studio", "cluttered")
 REMOVED, PLAIN, IMPLAUSIBLE, UNCHANGED = OUTCOMES = ("removed", "plain", "implausible", "unchanged")
 STAGE = "01"
@@ -393,7 +390,7 @@ def _clean(mask):
 # ----- folders -----
 
 def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, workers=None, mask_dir=None,
-                      max_pixels=DEFAULT_MAX_PIXELS, force=False):
+                      max_pixels=DEFAULTS.max_image_pixels, force=False):
     """Remove the background of `file_names` in `src_dir`; return the rejected photos.
 
     Each result is written under the same file name into `dst_dir` (and, with `mask_dir`, the
@@ -413,10 +410,10 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     """
     _check_method(method)
     job = _FolderJob(Path(src_dir), Path(dst_dir), None if mask_dir is None else Path(mask_dir), method,
-                     _check_max_pixels(max_pixels))
+                     check_whole(max_pixels, "max_pixels"))
     job.check_folders()
     names = _check_names(file_names, job.mask_dir is not None)
-    workers = _check_workers(workers)
+    workers = check_whole(workers, "workers", optional=True) or os.cpu_count() or 1
     kinds = None
     if method == "auto":
         kinds = survey_backgrounds(job.src_dir, names, job.max_pixels)
@@ -431,7 +428,7 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     return rejected
 
 
-def survey_backgrounds(src_dir, names, max_pixels=DEFAULT_MAX_PIXELS, seed=0):
+def survey_backgrounds(src_dir, names, max_pixels=DEFAULTS.max_image_pixels, seed=0):
     """Counter of the background kinds of a seeded sample of SURVEY_PHOTOS photos (unreadable ones skipped)."""
     if len(names) > SURVEY_PHOTOS:
         picked = np.random.default_rng(seed).choice(len(names), SURVEY_PHOTOS, replace=False)
@@ -594,8 +591,8 @@ def _check_names(file_names, with_masks):
     names = [str(name) for name in file_names]
     for name in names:
         path = Path(name)
-        if path.is_absolute() or ".." in path.parts or path.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise ValueError(f"{name!r} is not a photo path inside the photo folder ({', '.join(IMAGE_EXTENSIONS)}, "
+        if path.is_absolute() or ".." in path.parts or not path.suffix:
+            raise ValueError(f"{name!r} is not a photo path inside the photo folder (a file name with an extension, "
                              "no absolute path or '..')")
     _check_unique(names, "file name")
     if with_masks:
@@ -611,17 +608,3 @@ def _check_unique(values, what):
     repeated = sorted(value for value, count in Counter(values).items() if count > 1)
     if repeated:
         raise ValueError(f"repeated {what}: {', '.join(repeated[:10])}")
-
-
-def _check_workers(workers):
-    if workers is None:
-        return os.cpu_count() or 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive whole number or None, got {workers!r}")
-    return workers
-
-
-def _check_max_pixels(max_pixels):
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive whole number, got {max_pixels!r}")
-    return max_pixels

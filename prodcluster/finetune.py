@@ -29,15 +29,13 @@ from matplotlib.ticker import MaxNLocator
 
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
-from .fileio import atomic_path, write_csv, write_json
+from .fileio import atomic_path
 from .progress import progress_bar
-from .settings import EMBEDDING_LOSSES, FEATURE_LAYERS, MODEL_FILES
-from .split import KNOWN, load_split
+from .settings import DEFAULTS, EMBEDDING_LOSSES, FEATURE_LAYERS, check_whole
 
 log = logging.getLogger(__name__)
 
 COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER = FEATURE_LAYERS
-LOSSES = EMBEDDING_LOSSES
 SUPCON_TEMPERATURE = 0.1
 COSFACE_SCALE = 16.0
 COSFACE_MARGIN = 0.2
@@ -72,10 +70,11 @@ class Networks:
     trainer: photo -> what the loss sees (phase 2).
     """
 
-    def __init__(self, backbone, n_classes, loss="supcon", embedding_dim=256, seed=42):
-        _check_choice("loss", loss, LOSSES)
-        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 2:
-            raise ValueError(f"embedding_dim must be an integer >= 2, got {embedding_dim!r}")
+    def __init__(self, backbone, n_classes, loss=DEFAULTS.embedding_loss, embedding_dim=DEFAULTS.embedding_dim,
+                 seed=DEFAULTS.seed):
+        if loss not in EMBEDDING_LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(EMBEDDING_LOSSES)}, got {loss!r}")
+        check_whole(embedding_dim, "embedding_dim", 2)
         self.backbone = backbone
         size = backbone.input_shape[1]
         embed = [keras.layers.Dropout(DROPOUT, seed=seed), keras.layers.Dense(embedding_dim, name="embedding_dense"),
@@ -151,19 +150,14 @@ def unfreeze_top_blocks(backbone, name, n_blocks):
     return [layer for layer in backbone.layers if layer.trainable]
 
 
-def training_photos(settings):
-    """Known models' preprocessed photos and their class indices, from the split and class folders."""
-    split = load_split(settings)
-    classes = sorted(split.loc[split["role"] == KNOWN, "model_id"])
-    if len(classes) < 2:
-        raise ValueError(f"fine-tuning needs at least 2 known models, {settings.data_file('split')} has "
-                         f"{len(classes)}: raise TRAIN_FRACTION or add models")
+def class_photos(classes, train_root):
+    """(photo paths, class index of each) from one sub-folder of `train_root` per class."""
     rows = [(path, index) for index, model_id in enumerate(classes)
-            for path in sorted((settings.train_img / model_id).glob("*"))]
+            for path in sorted((train_root / model_id).glob("*"))]
     if not rows:
-        raise FileNotFoundError(f"no photos under {settings.train_img}: run make_training_image_folders.py first")
+        raise FileNotFoundError(f"no photos under {train_root}: run make_training_image_folders.py first")
     paths, targets = zip(*rows)
-    return classes, list(paths), np.array(targets)
+    return list(paths), np.array(targets)
 
 
 def validation_mask(targets, fraction, seed):
@@ -228,52 +222,30 @@ class PhotoBatches(keras.utils.PyDataset):
             self.order = self.rng.permutation(len(self.paths))
 
 
-def fine_tune(settings):
-    """Train the head, then the top blocks; save the network, its classes, history and learning curve.
+def enough_to_learn(n_classes, n_photos, settings):
+    """Whether the known models can teach the network; a warning says why not."""
+    if n_classes >= MIN_FINETUNE_MODELS and n_photos >= settings.min_finetune_photos:
+        return True
+    log.warning("02: only %d photos of %d known models (fine-tuning needs at least %d photos, "
+                "MIN_FINETUNE_PHOTOS, and %d models): skipped; stage 03 uses the plain pretrained backbone",
+                n_photos, n_classes, settings.min_finetune_photos, MIN_FINETUNE_MODELS)
+    return False
 
-    Too few known photos or models to learn from: no network, an empty history, and a warning.
-    """
-    _check_settings(settings)
+
+def fine_tune(paths, targets, n_classes, settings):
+    """Train the head, then the top blocks; return (the network to save, the history of both phases)."""
     keras.utils.set_random_seed(settings.seed)
-    classes, paths, targets = training_photos(settings)
-    if len(classes) < MIN_FINETUNE_MODELS or len(paths) < settings.min_finetune_photos:
-        log.warning("02: only %d photos of %d known models (fine-tuning needs at least %d photos, "
-                    "MIN_FINETUNE_PHOTOS, and %d models): skipped; stage 03 uses the plain pretrained backbone",
-                    len(paths), len(classes), settings.min_finetune_photos, MIN_FINETUNE_MODELS)
-        for name in MODEL_FILES:
-            (settings.models / name).unlink(missing_ok=True)
-        return pd.DataFrame()
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
-    nets = Networks(backbone, len(classes), settings.embedding_loss, settings.embedding_dim, settings.seed)
+    nets = Networks(backbone, n_classes, settings.embedding_loss, settings.embedding_dim, settings.seed)
     rows = training_and_validation_rows(targets, settings.validation_fraction, settings.seed)
     histories = [_train_head(nets, paths, targets, rows, settings)]
     if settings.finetune_blocks and settings.epochs:
         histories.append(_train_top_blocks(nets, paths, targets, rows, settings))
     frame = pd.concat(histories, ignore_index=True)
-    save_model(nets.network, settings)
-    write_json(settings.models / "classes.json", {
-        "classes": classes, "backbone": settings.backbone, "image_size": settings.input_size,
-        "loss": settings.embedding_loss, "embedding_dim": settings.embedding_dim,
-        "finetune_blocks": settings.finetune_blocks, "feature_layers": list(FEATURE_LAYERS)})
-    write_csv(settings.models / "history.csv", frame)
-    save_learning_curve(frame, settings.models / "learning_curve.png")
-    log.info("02: %d photos of %d known models; %s", len(paths), len(classes),
+    log.info("02: %d photos of %d known models; %s", len(paths), n_classes,
              ", ".join(f"{phase}: {len(rows)} epochs" for phase, rows in frame.groupby("phase", sort=False)))
-    return frame
-
-
-def _check_settings(settings):
-    _check_choice("embedding_loss", settings.embedding_loss, LOSSES)
-    for name in ("head_epochs", "epochs", "augmented_views", "finetune_blocks", "early_stopping_patience"):
-        value = getattr(settings, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "augmented_views" else 0):
-            raise ValueError(f"{name} must be a non-negative integer (augmented_views at least 1), got {value!r}")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return nets.network, frame
 
 
 def _train_head(nets, paths, targets, rows, settings):
@@ -388,15 +360,3 @@ def save_learning_curve(frame, path):
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
     return titles
-
-
-def save_model(model, settings):
-    with atomic_path(settings.models / "finetuned.keras") as tmp:
-        model.save(tmp)
-
-
-def load_feature_extractor(path, layer):
-    """The fine-tuned network cut at `layer` (one of FEATURE_LAYERS), loaded in safe mode."""
-    _check_choice("feature layer", layer, FEATURE_LAYERS)
-    model = keras.models.load_model(path, safe_mode=True, compile=False)
-    return keras.Model(model.input, model.get_layer(layer).output)

@@ -15,9 +15,7 @@ time, since reading ten thousand photos again would cost more than the check sav
 files by their content, so rewriting a file with the same bytes does not make later stages
 redo their work.
 """
-import dataclasses
 import hashlib
-import importlib
 import json
 import os
 from dataclasses import dataclass
@@ -25,7 +23,6 @@ from pathlib import Path
 from typing import Callable
 
 from .fileio import read_json, write_json
-from .settings import Settings
 
 MISSING = "missing"
 
@@ -38,25 +35,23 @@ class StaleInputs(RuntimeError):
 class Stage:
     """A stage as the freshness check sees it: what it reads, what it writes, what shapes it."""
 
-    name: str
+    name: str  # also how settings name the stages they shape (`setting(..., stages=...)`)
     script: str
-    function: str  # "package.module:function", imported when the stage runs
+    function: Callable  # function(settings, **options) does the stage's work
     inputs: Callable
     outputs: Callable
-    fields: tuple = ()
     forwards_force: bool = False
-    on_skip: str | None = None  # "package.module:function" called with the settings when the stage is skipped
+    on_skip: Callable | None = None  # called with the settings when the stage is skipped
 
     def run(self, settings, **options):
-        return _imported(self.function)(settings, **options)
+        return self.function(settings, **options)
 
     def stamp_path(self, settings):
         return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
 
     def fingerprint(self, settings):
         return {"inputs": {_name(path, settings): fingerprint(path) for path in self.inputs(settings)},
-                "settings": _digest(json.dumps({name: getattr(settings, name) for name in self.fields},
-                                               sort_keys=True, default=str))}
+                "settings": _digest(json.dumps(settings.shaping(self.name), sort_keys=True, default=str))}
 
     def output_fingerprints(self, settings):
         return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}
@@ -71,7 +66,7 @@ def run_stage(stage, stages, settings, force=False, **options):
             and recorded.get("outputs") == stage.output_fingerprints(settings):
         print(f"{stage.name}: inputs and settings unchanged since its last run; skipped (--force reruns it)")
         if stage.on_skip:
-            _imported(stage.on_skip)(settings)
+            stage.on_skip(settings)
         return None
     if recorded and not _matches(recorded, current):
         print(f"{stage.name}: {_describe_change(recorded, current)} changed since its last run; redoing it")
@@ -80,11 +75,6 @@ def run_stage(stage, stages, settings, force=False, **options):
     result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
     write_json(stage.stamp_path(settings), {**current, "outputs": stage.output_fingerprints(settings)})
     return result
-
-
-def _imported(name):
-    module, function = name.split(":")
-    return getattr(importlib.import_module(module), function)
 
 
 def _check_upstream(stage, stages, settings):
@@ -190,12 +180,3 @@ def _remove_leftovers(path):
     candidates = path.rglob(pattern) if path.is_dir() else path.parent.glob(f".{path.name}.*.tmp*")
     for leftover in list(candidates):
         leftover.unlink(missing_ok=True)
-
-
-def settings_fields(*names):
-    """The named settings, checked at import time to exist."""
-    known = {field.name for field in dataclasses.fields(Settings)}
-    unknown = set(names) - known
-    if unknown:
-        raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
-    return names

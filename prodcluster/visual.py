@@ -6,7 +6,6 @@ file is written atomically.
 """
 from pathlib import Path
 
-import cv2
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.collections import LineCollection
@@ -17,7 +16,9 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
-from prodcluster.fileio import ImageError, atomic_path, read_image
+from .batches import square_resize
+from .fileio import ImageError, atomic_path, read_image
+from .settings import DEFAULTS
 
 PCA_DIMS = 50
 FEW_LABELS_PALETTE = colormaps["tab10"]  # distinct colours and a legend up to its size
@@ -110,7 +111,8 @@ def _tsne_2d(features, perplexity, seed):
         return TSNE(perplexity=perplexity, init=init, random_state=seed).fit_transform(features)
 
 
-def plot_tsne(features, labels_true, labels_pred, path, perplexity=30, seed=42, max_points=5000):
+def plot_tsne(features, labels_true, labels_pred, path, perplexity=DEFAULTS.tsne_perplexity, seed=DEFAULTS.seed,
+              max_points=5000):
     """Draw a t-SNE map coloured by true model (when known) and by predicted cluster, each cluster
     in the colour of the model it matches (`matched_colours`).
 
@@ -200,13 +202,7 @@ def _thumbnail(image_path, size):
         image = read_image(image_path)
     except ImageError:
         return np.full((size, size, 3), MISSING_THUMB_GREY, dtype=np.uint8)
-    scale = size / max(image.shape[:2])
-    height, width = (max(1, round(side * scale)) for side in image.shape[:2])
-    small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    tile = np.full((size, size, 3), 255, dtype=np.uint8)
-    top, left = (size - height) // 2, (size - width) // 2
-    tile[top : top + height, left : left + width] = small
-    return tile
+    return square_resize(image, size)
 
 
 def _largest_clusters(labels, max_clusters):

@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from prodcluster import features, labels, stages
+from prodcluster import handoff, labels, stages
 from prodcluster.fileio import ImageError, read_image
-from prodcluster.rejected import load_rejected
+from prodcluster.handoff import load_rejected
 
 GOOD = np.full((40, 30, 3), 230, np.uint8)
 GOOD[10:30, 5:25] = (20, 40, 160)
@@ -90,7 +90,7 @@ def test_photo_over_the_pixel_limit_is_refused(tmp_path):
 @pytest.mark.parametrize("name", ["M 1_P 2_I 3.jpg", "Müller_Größe_Ä.jpg", "M1_P1_I1.JPG", "M1_P1_I1.JpEg"])
 def test_unusual_but_valid_names_are_read(settings, name):
     write(settings.raw_img, name, jpeg_bytes())
-    table = labels.make_labels(settings)
+    table = stages.make_labels(settings)
     assert table["file"].tolist() == [name]
     stages.preprocess(settings)
     assert read_image(settings.img / name).shape == GOOD.shape
@@ -99,7 +99,7 @@ def test_unusual_but_valid_names_are_read(settings, name):
 def test_names_differing_only_in_case_are_two_photos(settings):
     write(settings.raw_img, "M1_P1_I1.jpg", jpeg_bytes())
     write(settings.raw_img, "M1_P1_I1.JPG", jpeg_bytes())
-    assert len(labels.make_labels(settings)) == 2
+    assert len(stages.make_labels(settings)) == 2
     stages.preprocess(settings)
     assert {p.name for p in settings.img.iterdir() if not p.name.startswith(".")} >= {"M1_P1_I1.jpg", "M1_P1_I1.JPG"}
 
@@ -109,7 +109,7 @@ def test_symbolic_links_inside_are_used_and_outside_refused(settings, tmp_path):
     (settings.raw_img / "M1_P1_I2.jpg").symlink_to(photo.name)
     outside = write(tmp_path / "elsewhere", "secret.jpg", jpeg_bytes())
     (settings.raw_img / "M2_P1_I1.jpg").symlink_to(outside)
-    table = labels.make_labels(settings)
+    table = stages.make_labels(settings)
     assert table["file"].tolist() == ["M1_P1_I1.jpg", "M1_P1_I2.jpg"]
     rejected = load_rejected(settings)
     assert rejected["file"].tolist() == ["M2_P1_I1.jpg"] and "outside" in rejected["reason"][0]
@@ -119,7 +119,7 @@ def test_bad_photos_are_listed_and_counts_add_up(settings):
     write(settings.raw_img, "M1_P1_I1.jpg", jpeg_bytes())
     write(settings.raw_img, "M1_P1_I2.jpg", b"")
     write(settings.raw_img, "M1_P1_I3.jpg", b"<html>not a photo</html>")
-    listed = labels.make_labels(settings)
+    listed = stages.make_labels(settings)
     rejected = stages.preprocess(settings)
     assert sorted(rejected["file"]) == ["M1_P1_I2.jpg", "M1_P1_I3.jpg"]
     assert len(listed) == 1 + len(load_rejected(settings))
@@ -128,38 +128,38 @@ def test_bad_photos_are_listed_and_counts_add_up(settings):
 def test_a_data_set_of_only_bad_photos_stops_clearly(settings):
     write(settings.raw_img, "M1_P1_I1.jpg", b"")
     write(settings.raw_img, "M1_P1_I2.jpg", b"junk")
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     with pytest.raises(ValueError, match="all 2 photos .* were rejected"):
         stages.preprocess(settings)
 
 
 def test_features_before_stage_01_name_it_and_write_nothing(settings):
     write(settings.raw_img, "M1_P1_I1.jpg", jpeg_bytes())
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     with pytest.raises(FileNotFoundError, match="run 01_img_preprocess.py first"):
-        features.extract_features(settings)
+        stages.extract_features(settings)
     assert not settings.data_file("features").exists()
 
 
 def test_features_of_only_unreadable_photos_list_them_and_write_nothing(settings):
     for name in ("M1_P1_I1.jpg", "M1_P1_I2.jpg"):
         write(settings.raw_img, name, jpeg_bytes())
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
     for name in ("M1_P1_I1.jpg", "M1_P1_I2.jpg"):
         write(settings.img, name, b"broken after stage 01")
     with pytest.raises(ValueError, match="none of the 2 photos .* could be read: the reasons are in"):
-        features.extract_features(settings)
+        stages.extract_features(settings)
     assert not settings.data_file("features").exists() and not settings.data_file("feature_files").exists()
     assert sorted(load_rejected(settings)["file"]) == ["M1_P1_I1.jpg", "M1_P1_I2.jpg"]
     with pytest.raises(FileNotFoundError, match="Run 03_extract_features.py first"):
-        features.load_features(settings)
+        handoff.load_features(settings)
 
 
 def test_an_empty_data_folder_stops_clearly(settings):
     settings.raw_img.mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="no photos"):
-        labels.make_labels(settings)
+        stages.make_labels(settings)
 
 
 ID = st.text(st.characters(blacklist_characters="_/\\\x00", blacklist_categories=("Cs",)), min_size=1, max_size=12)

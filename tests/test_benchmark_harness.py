@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-import config
 from benchmarks import fashion_mnist, results_table, scenes
 from prodcluster.fileio import read_image
+from prodcluster.settings import DEFAULTS
 from tests.test_fmnist_data import tiny_split, write_source
 
 KEYS = {"dataset", "method", "ari_all", "ari_unseen", "ari_seen", "nmi", "ami", "acc", "k_true", "k_pred",
@@ -43,7 +43,7 @@ def check_records(entries, dataset, k_true, test_count):
         assert entry["dataset"] == dataset and entry["k_true"] == k_true and entry["test_count"] == test_count
         assert entry["seconds_per_photo_01"] > 0
         assert entry["k_criterion"] in ({K_CRITERIA[entry["method"]]} if entry["method"] in K_CRITERIA
-                                        else set(config.K_CRITERION.split("+")))
+                                        else set(DEFAULTS.k_criterion.split("+")))
     n70 = next(e for e in entries if e["method"] == "ours_kmeans_n70")
     assert n70["k_pred"] == max(1, round(test_count / 70)) and n70["cluster_method"] == "kmeans"
     assert next(e for e in entries if e["method"] == "ours_hdbscan")["cluster_method"] == "hdbscan"

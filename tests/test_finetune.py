@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodcluster import finetune, labels, split, stages
+from prodcluster import features, finetune, pipeline, stages
 from prodcluster.backbones import build_backbone
 from prodcluster.demo import make_demo
+from prodcluster.settings import FEATURE_LAYERS
 
 SIZE = 32
 
@@ -79,27 +80,28 @@ def test_additive_margin_loss_lowers_the_true_cosine():
 
 
 def test_saved_network_reloads_with_identical_features(nets, tmp_path, settings):
-    finetune.save_model(nets.network, settings)
+    settings.finetuned_model.parent.mkdir(parents=True)
+    nets.network.save(settings.finetuned_model)
     images = photos(3, seed=5)
-    for layer in finetune.FEATURE_LAYERS:
-        reloaded = finetune.load_feature_extractor(settings.finetuned_model, layer)
+    for layer in FEATURE_LAYERS:
+        reloaded = features.load_feature_extractor(settings.finetuned_model, layer)
         in_memory = keras.Model(nets.network.input, nets.network.get_layer(layer).output)
         np.testing.assert_allclose(reloaded.predict_on_batch(images), in_memory.predict_on_batch(images), atol=1e-6)
     combined = np.asarray(nets.network.predict_on_batch(images))
     np.testing.assert_allclose(np.linalg.norm(combined[:, :-8], axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(combined[:, -8:], axis=1), 1, atol=1e-5)
     with pytest.raises(ValueError, match="feature layer"):
-        finetune.load_feature_extractor(settings.finetuned_model, "classes")
+        features.load_feature_extractor(settings.finetuned_model, "classes")
 
 
 def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)  # progress bars show on a terminal
     settings = settings.replace(head_epochs=2, epochs=1, augmented_views=2, finetune_blocks=1, embedding_dim=8)
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
-    split.make_training_folders(settings)
-    frame = finetune.fine_tune(settings)
+    stages.make_training_folders(settings)
+    frame = stages.fine_tune(settings)
     history = pd.read_csv(settings.models / "history.csv")
     assert list(history["phase"]) == ["head", "head", "top_blocks"] == list(frame["phase"])
     assert {"epoch", "loss", "val_loss", "seconds"} <= set(history.columns)
@@ -111,9 +113,10 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
     assert "02 top blocks epoch 1/1: 100%" in shown
 
 
-def test_bad_loss_name_is_refused(settings):
-    with pytest.raises(ValueError, match="embedding_loss must be one of supcon, cosface"):
-        finetune.fine_tune(settings.replace(embedding_loss="triplet"))
+def test_bad_loss_name_is_refused_before_any_work(settings):
+    with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not one of supcon, cosface"):
+        pipeline.run_stage("02", settings.replace(embedding_loss="triplet"))
+    assert not settings.data.exists()
 
 
 def test_validation_holds_out_a_share_of_every_model_in_mixed_order():
@@ -129,11 +132,11 @@ def test_validation_holds_out_a_share_of_every_model_in_mixed_order():
 
 def test_too_few_known_photos_skip_fine_tuning_with_a_warning(settings, caplog):
     make_demo(settings.raw_img, n_models=4, photos_per_model=3, seed=2)
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
-    split.make_training_folders(settings)
+    stages.make_training_folders(settings)
     settings.models.mkdir(parents=True)
     (settings.models / "finetuned.keras").write_bytes(b"an older network")
-    history = finetune.fine_tune(settings.replace(min_finetune_photos=7))
+    history = stages.fine_tune(settings.replace(min_finetune_photos=7))
     assert history.empty and not settings.finetuned_model.exists()
     assert "only 6 photos of 2 known models" in caplog.text and "skipped" in caplog.text

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import config
-from prodcluster import features, pipeline, stages
+from prodcluster import pipeline, stages
 from prodcluster.demo import make_demo
 from prodcluster.fileio import load_npy, read_json
 from prodcluster.freshness import StaleInputs
@@ -89,7 +89,7 @@ def test_killed_feature_extraction_reruns_to_identical_features(photos, tmp_path
     reference = script_settings(copy_root(photos, tmp_path / "reference"), batch_size=4)
     stages.preprocess(reference)
     killed = script_settings(copy_root(reference.root, tmp_path / "killed"), batch_size=4)
-    features.extract_features(reference)
+    stages.extract_features(reference)
     process = start_script(killed.root, "03_extract_features.py", "--batch-size", "4")
     kill_when(process, lambda: any(path.stat().st_size > 0 for path in killed.data.glob(".features.npy.*")))
     assert not killed.data_file("features").exists() and leftovers(killed.data)

@@ -1,8 +1,9 @@
 import pytest
 
 from prodcluster.fileio import read_csv
-from prodcluster.labels import make_labels, parse_name
-from prodcluster.rejected import load_rejected
+from prodcluster.handoff import load_rejected
+from prodcluster.labels import parse_name
+from prodcluster.stages import make_labels
 
 
 def _touch(folder, *names):

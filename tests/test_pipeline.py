@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from prodcluster import features, finetune, labels, split, stages
+from prodcluster import features, handoff, stages
 from prodcluster.batches import load_for_network
 from prodcluster.demo import make_demo
 from prodcluster.fileio import load_npy, read_json
@@ -17,21 +17,21 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture
 def tiny_demo(settings):
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
-    split.make_training_folders(settings)
+    stages.make_training_folders(settings)
     return settings
 
 
 def test_fine_tune_then_extract_keeps_list_order(tiny_demo):
     settings = tiny_demo
-    history = finetune.fine_tune(settings)
+    history = stages.fine_tune(settings)
     assert len(history) >= 1 and settings.finetuned_model.is_file()
-    info = features.extract_features(settings)
+    info = stages.extract_features(settings)
     assert info["source"] == "finetuned" and info["n_images"] == 16
-    vectors, files = features.load_features(settings)
-    assert files == labels.load_image_list(settings)
-    extractor = finetune.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
+    vectors, files = handoff.load_features(settings)
+    assert files == handoff.load_image_list(settings)
+    extractor = features.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
     for row in (0, 9):
         image = load_for_network(settings.img / files[row], settings.input_size, settings.max_image_pixels)
         alone = np.asarray(extractor.predict_on_batch(image[None].astype(np.float32)))[0]
@@ -39,14 +39,14 @@ def test_fine_tune_then_extract_keeps_list_order(tiny_demo):
 
 
 def test_plain_backbone_used_without_fine_tuned_network(tiny_demo):
-    info = features.extract_features(tiny_demo)
+    info = stages.extract_features(tiny_demo)
     assert info["source"] == "pretrained" and info["dim"] == 1280
     assert load_npy(tiny_demo.data_file("features")).shape == (16, 1280)
 
 
 def test_stage_out_of_order_names_the_missing_stage(settings):
     with pytest.raises(FileNotFoundError, match="00_make_labels_true.py"):
-        features.extract_features(settings)
+        stages.extract_features(settings)
 
 
 def test_run_all_end_to_end(tmp_path):

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 
-from prodcluster import labels, report, split, stages
+from prodcluster import handoff, report, stages
 from prodcluster.demo import make_demo
 from prodcluster.fileio import read_csv, read_image, save_npy, write_csv, write_json, write_lines
 from prodcluster.settings import Settings
@@ -32,7 +32,7 @@ def tiny_settings(root):
 
 def write_features(settings, dims=16):
     """Unit vectors near one centre per true model, for the photos that stage 01 kept."""
-    listed = labels.load_labels(settings)
+    listed = handoff.load_labels(settings)
     model_of = dict(zip(listed["file"], listed["model_id"]))
     files = sorted(path.name for path in settings.img.iterdir() if path.name in model_of)
     models = sorted(set(model_of.values()))
@@ -53,9 +53,9 @@ def tiny_run(tmp_path_factory):
     photos = make_demo(settings.raw_img, n_models=3, photos_per_model=4, seed=3)
     shutil.copy(photos[0], settings.raw_img / HOSTILE_NAME)
     (settings.raw_img / UNREADABLE_NAME).write_bytes(b"not a photo")
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
-    split.make_training_folders(settings)
+    stages.make_training_folders(settings)
     write_features(settings)
     stages.cluster(settings)
     stages.evaluate(settings)
@@ -176,7 +176,7 @@ def test_exports_link_every_clustered_photo_and_describe_every_photo(tiny_run):
     assert all(link.is_symlink() and link.resolve() == (settings.raw_img / name).resolve()
                for name, link in linked.items())
     exported = read_csv(settings.result / report.LABELS_EXPORT)
-    assert sorted(exported["file"]) == sorted(labels.load_labels(settings)["file"])
+    assert sorted(exported["file"]) == sorted(handoff.load_labels(settings)["file"])
     assert all(Path(path).is_absolute() and Path(path).is_file() for path in exported["original_path"])
     bad = exported.set_index("file").loc[UNREADABLE_NAME]
     assert bad["cluster"] == "" and "stage 01" in bad["rejected"]
@@ -264,7 +264,7 @@ def test_rerun_replaces_outputs_and_leaves_no_temporary_files(tiny_run, tmp_path
 def test_missing_predictions_name_the_stage(tmp_path):
     settings = tiny_settings(tmp_path)
     make_demo(settings.raw_img, n_models=2, photos_per_model=2, seed=1)
-    labels.make_labels(settings)
+    stages.make_labels(settings)
     stages.preprocess(settings)
     write_features(settings)
     with pytest.raises(FileNotFoundError, match="04_cluster_som.py"):

@@ -1,12 +1,18 @@
 """Every setting is checked once, before any work, with a message naming it, its value and what is valid."""
+import dataclasses
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from prodcluster.settings import Settings
+import config
+from prodcluster import pipeline
+from prodcluster.fileio import save_image
+from prodcluster.settings import Settings, setting
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,3 +44,40 @@ def test_run_all_stops_on_a_bad_option_before_any_work(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "CLUSTER_METHOD is 'kmean'" in done.stderr and "kmeans" in done.stderr
     assert not any(tmp_path.iterdir())  # not even the demo photos were written
+
+
+def test_a_new_setting_reaches_the_stamps_of_the_stages_it_names(settings):
+    """One field, tagged with stage 00, makes stage 00 redo its work when changed, and no other stage."""
+    extended = dataclasses.make_dataclass(
+        "Extended", [("label_suffix", str, setting("", "a test field", stages=("00",)))], bases=(Settings,),
+        frozen=True)
+    first = extended(**{item.name: getattr(settings, item.name) for item in dataclasses.fields(Settings)})
+    save_image(first.raw_img / "M1_P1_I1.jpg", np.full((16, 16, 3), 200, np.uint8))
+    assert pipeline.run_stage("00", first) is not None
+    assert pipeline.run_stage("00", first) is None  # unchanged: skipped
+    changed = first.replace(label_suffix="x")
+    assert changed.shaping("00") == {"img_ext": settings.img_ext, "label_suffix": "x"}
+    assert "label_suffix" not in changed.shaping("01")
+    assert pipeline.run_stage("00", changed) is not None  # the new field's change reruns the stage
+
+
+def test_config_names_no_stage_reads_are_refused(tmp_path):
+    typo = tmp_path / "config.py"
+    typo.write_text("PREPROCES = 'none'\n")
+    spec = importlib.util.spec_from_file_location("typo_config", typo)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(ValueError, match="sets PREPROCES, which no stage reads"):
+        Settings.from_config(module)
+
+
+def test_the_shipped_config_changes_nothing_but_the_data_set_and_folder():
+    assert Settings.from_config(config).replace(root=Settings().root) == Settings()
+
+
+def test_every_setting_is_listed_with_its_reason():
+    listed = subprocess.run([sys.executable, "-m", "prodcluster.settings"], cwd=REPO, capture_output=True, text=True,
+                            check=True).stdout
+    for item in dataclasses.fields(Settings):
+        assert item.name == "root" or f"\n{item.name.upper()} = " in "\n" + listed
+    assert "PREPROCESS = 'auto'  # " in listed and "[stages 01]" in listed

@@ -1,10 +1,9 @@
+import numpy as np
 import pytest
 
 from prodcluster.fileio import save_image
-from prodcluster.labels import make_labels
-from prodcluster.split import HELD_OUT, KNOWN, make_training_folders, split_models
-
-import numpy as np
+from prodcluster.split import HELD_OUT, KNOWN, split_models
+from prodcluster.stages import make_labels, make_training_folders
 
 
 def test_split_is_by_model_seeded_and_sized():

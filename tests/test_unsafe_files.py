@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from prodcluster import features, labels, pipeline, stages
+from prodcluster import features, handoff, labels, pipeline, stages
 from prodcluster.demo import make_demo
 from prodcluster.fileio import load_npy, write_json, write_lines
 
@@ -66,8 +66,8 @@ def test_model_ids_that_name_a_parent_folder_do_not_parse(name):
 @pytest.mark.parametrize("listed", ["../../escape_1_1.jpg", "sub/../../dir_1_1.jpg", "/tmp/abs_1_1.jpg"])
 def test_stage_01_refuses_listed_paths_leaving_the_photo_folder(settings, listed):
     make_demo(settings.raw_img, n_models=1, photos_per_model=2, seed=1)
-    labels.make_labels(settings)
-    table = labels.load_labels(settings)
+    stages.make_labels(settings)
+    table = handoff.load_labels(settings)
     table.loc[0, "file"] = listed
     table.to_csv(settings.data_file("labels"), index=False)
     with pytest.raises(ValueError, match="no absolute path or '..'"):
@@ -79,7 +79,7 @@ def test_odd_names_write_only_inside_the_configured_folders(settings, tmp_path):
     for odd, photo in zip(["-rf _ü_1.JPG", "...._x_1.jpg"], sorted(settings.raw_img.iterdir())):
         photo.rename(settings.raw_img / odd)
     (settings.raw_img / ".._1_1.jpg").write_bytes((settings.raw_img / "...._x_1.jpg").read_bytes())
-    listed = labels.make_labels(settings)
+    listed = stages.make_labels(settings)
     assert listed["file"].tolist() == ["-rf _ü_1.JPG"]  # names with a leading dot are hidden files, passed over
     for name in ("01", "split"):
         pipeline.run_stage(name, settings)

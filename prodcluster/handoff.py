@@ -1,0 +1,103 @@
+"""Reading what the stages wrote for a data set, checked against each other.
+
+Every reader names the script to rerun when its file is missing or disagrees with another.
+`load_clustered` joins the labels, the feature rows and the clusters, one entry per clustered
+photo, for the evaluation, the pictures and the report. `record_rejected` keeps the list of
+photos a stage could not use: every input photo ends up clustered or listed there.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .fileio import load_npy, read_csv, read_json, require_file, write_csv
+
+REJECTED_COLUMNS = ["file", "stage", "reason"]
+KNOWN, HELD_OUT = "known", "held_out"
+
+
+def load_labels(settings):
+    return read_csv(settings.data_file("labels"), stage_hint="00_make_labels_true.py")
+
+
+def load_image_list(settings):
+    return load_labels(settings)["file"].tolist()
+
+
+def load_split(settings):
+    return read_csv(settings.data_file("split"), stage_hint="make_training_image_folders.py")
+
+
+def known_models(settings):
+    """Model ids used for fine-tuning (empty when no split was made for this data set)."""
+    path = settings.data_file("split")
+    if not path.is_file():
+        return set()
+    split = read_csv(path)
+    return set(split.loc[split["role"] == KNOWN, "model_id"])
+
+
+def trained_on(settings):
+    """The data set whose known models the features' network saw, as stage 03 recorded it."""
+    path = settings.data_file("features_info")
+    recorded = read_json(path).get("finetuned_on") if path.is_file() else None
+    return recorded or settings.finetuned_from or settings.dataset
+
+
+def load_features(settings):
+    """(features N x D, file names of the rows), checked against each other."""
+    features = load_npy(settings.data_file("features"), stage_hint="03_extract_features.py")
+    require_file(settings.data_file("feature_files"), stage_hint="03_extract_features.py")
+    files = settings.data_file("feature_files").read_text(encoding="utf-8").splitlines()
+    if len(files) != len(features):
+        raise ValueError(f"{settings.data_file('features')} has {len(features)} rows but "
+                         f"{settings.data_file('feature_files')} names {len(files)} photos: rerun 03_extract_features.py")
+    return features, files
+
+
+@dataclass
+class Clustered:
+    """The clustered photos in feature-row order: names, vectors, clusters and true models."""
+
+    files: list
+    features: np.ndarray
+    clusters: np.ndarray
+    models: np.ndarray | None  # model id of each photo ("" when its name gives none); None: no name gives one
+
+
+def load_clustered(settings):
+    """Labels, features and predictions of the data set joined by file name."""
+    features, files = load_features(settings)
+    predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
+    cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
+    missing = [name for name in files if name not in cluster_of]
+    if missing or len(cluster_of) != len(files):
+        raise ValueError(f"{settings.data_file('predictions')} does not match the {len(files)} photos with features "
+                         f"({len(missing)} without a cluster): rerun 04_cluster_som.py")
+    labels = load_labels(settings)
+    unknown = sorted(set(files) - set(labels["file"]))
+    if unknown:
+        raise ValueError(f"{settings.data_file('feature_files')} names {len(unknown)} photo(s) missing from "
+                         f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
+    model_of = dict(zip(labels["file"], labels.get("model_id", pd.Series("", index=labels.index))))
+    models = np.array([model_of[name] for name in files], dtype=str)
+    return Clustered(files=files, features=features, clusters=np.array([int(cluster_of[name]) for name in files]),
+                     models=models if (models != "").any() else None)
+
+
+def rejected_frame(rows=()):
+    return pd.DataFrame(list(rows), columns=REJECTED_COLUMNS)
+
+
+def record_rejected(settings, stage, frame):
+    """Replace the rows of `stage` in rejected.csv with `frame` (columns file, reason)."""
+    path = settings.data_file("rejected")
+    kept = load_rejected(settings)
+    kept = kept[kept["stage"] != stage]
+    new = frame.assign(stage=stage)[REJECTED_COLUMNS] if len(frame) else rejected_frame()
+    write_csv(path, pd.concat([kept, new], ignore_index=True))
+
+
+def load_rejected(settings):
+    path = settings.data_file("rejected")
+    return read_csv(path) if path.is_file() else rejected_frame()
