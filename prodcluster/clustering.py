@@ -57,7 +57,7 @@ SOM_DEFAULTS = {
     **_SOM_TRAINING,
     "nodes_per_sqrt_n": 5.0,  # MiniSom's rule of thumb: 5 * sqrt(N) nodes
     "max_nodes": 1000,
-    "linkage": "ward",  # over the nodes, weighted by the images each holds; or "average"
+    "linkage": "ward+average",  # over the nodes ("ward" weighs each by its images); "+": the best silhouette wins
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     **_K_CHOICE,
 }
@@ -155,16 +155,16 @@ def _cluster_som(data, seed, k, settings):
     som, settings["iterations"] = _trained_som(reduced, rows, cols, seed, settings)
     weights = som.get_weights().reshape(rows * cols, -1)
     bmu = pairwise_distances_argmin(reduced, weights)
-    partitions = _node_hierarchy_cuts(weights, np.bincount(bmu, minlength=len(weights)), settings["linkage"])
-    if k is None:
-        sample = _sample_indices(len(data), settings["sample_size"], seed)
-        sample_labels = {count: node_labels[bmu[sample]] for count, node_labels in partitions.items()}
-        k, criterion, curve, curves = _choose_k(data[sample], sample_labels, _largest_k(len(data), settings), settings)
-    elif k in partitions:
-        curve, criterion, curves = None, "given", {}
-    else:
-        raise ValueError(f"the images fall on {len(partitions)} of the map's {rows * cols} nodes, too few for {k} "
-                         "clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
+    hits = np.bincount(bmu, minlength=len(weights))
+    if k is not None and k > np.count_nonzero(hits):
+        raise ValueError(f"the images fall on {np.count_nonzero(hits)} of the map's {rows * cols} nodes, too few for "
+                         f"{k} clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
+    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
+                           _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]
+    best = max(range(len(choices)), key=lambda index: choices[index][0])  # the first linkage wins ties
+    _, partitions, k, criterion, curve, curves = choices[best]
+    settings["linkage_chosen"] = settings["linkage"].split("+")[best]
     som_weights = _in_feature_space(som.get_weights(), pca)
     node_labels = partitions[k]
     labels = node_labels[bmu]
@@ -184,6 +184,24 @@ def _cluster_som(data, seed, k, settings):
         node_labels=node_labels.reshape(rows, cols),
         settings=settings,
     )
+
+
+def _cut_choice(sample_data, sample_bmu, partitions, k, largest_k, settings):
+    """(best sample silhouette, partitions, k, criterion, curve, curves) for one hierarchy's cuts.
+
+    The silhouette compares hierarchies: where group sizes are uneven, Ward over the nodes
+    splits large groups before it separates small ones and average linkage does not; where
+    sizes are even, Ward's cuts are the better ones (docs/decisions.md).
+    """
+    sample_labels = {count: node_labels[sample_bmu] for count, node_labels in partitions.items()}
+    if k is None:
+        k, criterion, curve, curves = _choose_k(sample_data, sample_labels, largest_k, settings)
+        silhouettes = curves["silhouette"][1] if "silhouette" in curves else None
+    else:
+        curve, criterion, curves, silhouettes = None, "given", {}, None
+        sample_labels = {k: sample_labels[k]}
+    silhouettes = silhouettes or _silhouette_curve(sample_data, sample_labels, settings)
+    return max(silhouettes.values(), default=-1.0), partitions, k, criterion, curve, curves
 
 
 def _reduced(data, n_components, seed):
