@@ -13,6 +13,8 @@ def main(argv=None):
     parser.add_argument("--feature-layer", choices=FEATURE_LAYERS,
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
+    parser.add_argument("--test-time-flip", action="store_true", default=None,
+                        help="average each photo's vector with its mirror image's (default: TEST_TIME_FLIP in config.py)")
     args = parser.parse_args(argv)
     info = pipeline.run_stage("03", cli.settings(config, args), force=args.force)
     if info is not None:

@@ -385,11 +385,11 @@ def _weights_file(settings, folder):
     import keras
 
     from prodcluster.backbones import KERAS_WEIGHTS, build_backbone
-    from prodcluster.efficientnet_lite import CACHE_FILE
+    from prodcluster.efficientnet_lite import cache_file_name
     name, size = settings.backbone, settings.input_size
     local = Settings.from_config(config).backbone_weights.get(name)
     if name not in KERAS_WEIGHTS:
-        if not (settings.cache / CACHE_FILE).is_file():
+        if not (settings.cache / cache_file_name(name)).is_file():
             build_backbone(name, size, cache_dir=settings.cache)
         return None, "imagenet"
     if local and Path(local).is_file():

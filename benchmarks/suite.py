@@ -28,9 +28,9 @@ import config  # noqa: E402
 from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E402
 from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
-from prodcluster import background, demo, handoff, stages  # noqa: E402
+from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import write_json  # noqa: E402
-from prodcluster.settings import DEFAULTS, Settings  # noqa: E402
+from prodcluster.settings import BACKBONE_SIZES, DEFAULTS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -105,22 +105,37 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="tiny sets, small photos and one epoch: checks the harness, not the methods")
     parser.add_argument("--root", type=Path, default=REPO / "cache" / "suite", help="work folder of the sets")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON records go")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose suite table is rebuilt")
+    parser.add_argument("--backbone", default=DEFAULTS.backbone, choices=list(BACKBONE_SIZES),
+                        help="backbone network, at each protocol's image size (default: %(default)s)")
+    parser.add_argument("--test-time-flip", action="store_true", help="average each photo's vector with its mirror's")
+    parser.add_argument("--results", type=Path,
+                        help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
+                             "other features than the defaults)")
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md",
+                        help="README whose suite table is rebuilt (only for the default features)")
     args = parser.parse_args(argv)
+    args.features = features_name(args.backbone, args.test_time_flip)
+    default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
+    args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
+    args.readme = args.readme if default_features else None
     unknown = sorted(set(args.protocols.split(",")) - set(BY_NAME))
     if unknown:
         parser.error(f"unknown protocol(s) {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     return args
 
 
-def protocol_settings(protocol, root, preprocess, quick):
+def features_name(backbone, test_time_flip):
+    """How records name the features: the backbone and its options, e.g. efficientnet_lite2+flip."""
+    return backbone + ("+flip" if test_time_flip else "")
+
+
+def protocol_settings(protocol, root, preprocess, quick, **features):
     """(known, test) settings of one protocol run; outputs of each preprocess method live apart."""
     folders = {f"{kind}_dir": f"{folder}_{preprocess}/{{dataset}}" for kind, folder in (
         ("img", "img"), ("data", "data"), ("model", "models"), ("result", "result"), ("train_img", "training_img"))}
     quick_options = {"epochs": 1, "head_epochs": 2, "augmented_views": 1} if quick else {}
     base = Settings.from_config(config, dataset=protocol.test, preprocess=preprocess,
-                                image_size=48 if quick else protocol.image_size, **quick_options)
+                                image_size=48 if quick else protocol.image_size, **quick_options, **features)
     base = base.replace(root=Path(root).resolve(), **folders)
     if protocol.known == protocol.test:
         return base, base
@@ -133,13 +148,14 @@ def run_protocol(protocol, args, command):
     protocol.write(root, args.quick)
     records, changed = [], True
     for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
-        known, test = protocol_settings(protocol, root, preprocess, args.quick)
+        known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
+                                        test_time_flip=args.test_time_flip)
         if preprocess == "none" and not changed:
             records.append(_same_photos_record(records))
             continue
         timer = fashion_mnist.Timer()
         facts, changed = _preprocess(protocol, known, test, timer)
-        base = {"protocol": protocol.name, "role": protocol.role, **facts}
+        base = {"protocol": protocol.name, "role": protocol.role, "features": args.features, **facts}
         if preprocess == DEFAULT_PREPROCESS:
             plain = test.replace(use_finetuned=False)
             timer.run("03 plain", lambda: stages.extract_features(plain), facts["test_count"])
@@ -175,13 +191,21 @@ def _thin_iou(test):
 
 
 def _clusterings(settings, timer, command, base, suffix):
-    records = []
+    records, probe = [], _probe_ari(settings)
     for method, cluster_method in (("ours", settings.cluster_method), ("reference", "reference")):
         name = method + suffix
         entry = fashion_mnist.cluster_and_record(settings.replace(cluster_method=cluster_method), timer, name,
                                                  command, base)
-        records.append({**entry, "k_error": round(entry["k_pred"] / entry["k_true"] - 1, 4)})
+        records.append({**entry, "k_error": round(entry["k_pred"] / entry["k_true"] - 1, 4), "probe_ari": probe})
     return records
+
+
+def _probe_ari(settings):
+    """The supervised probe's ARI on the labelled photos' features: what a clustering could reach."""
+    features, files = handoff.load_features(settings)
+    labels = handoff.load_labels(settings)
+    models = labels.set_index("file").loc[files, "model_id"].to_numpy(dtype=str)
+    return round(metrics.probe_ari(features[models != ""], models[models != ""], settings.seed), 4)
 
 
 def _same_photos_record(records):
@@ -203,7 +227,8 @@ def summary(records, command, seconds):
                "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
                "ari_reference_plain": mine[("reference_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
                "k_reference": mine[("reference", DEFAULT_PREPROCESS)]["k_pred"],
-               "mask_iou_mean": ours["mask_iou_mean"], "thin_iou_mean": ours["thin_iou_mean"]}
+               "mask_iou_mean": ours["mask_iou_mean"], "thin_iou_mean": ours["thin_iou_mean"],
+               "probe_ari": ours["probe_ari"], "probe_ari_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["probe_ari"]}
         row["margin_vs_reference"] = round(min(row["ari_default"] - row["ari_reference"],
                                                row["ari_default_plain"] - row["ari_reference_plain"]), 4)
         row["removal_delta"] = None if none is None else round(row["ari_default"] - row["ari_none"], 4)
@@ -213,7 +238,7 @@ def summary(records, command, seconds):
             "worst_margin_vs_reference": min(row["margin_vs_reference"] for row in rows),
             "worst_removal_delta": min((row["removal_delta"] for row in rows if row["removal_delta"] is not None),
                                        default=None),
-            "max_abs_k_error": max(large) if large else None,
+            "max_abs_k_error": max(large) if large else None, "features": records[0]["features"],
             "seconds": round(seconds, 1), "git_commit": git_commit(), "command": command, "machine": machine()}
 
 
@@ -221,7 +246,8 @@ def markdown(suite):
     columns = [("protocol", "protocol"), ("role", "role"), ("k_true", "k true"), ("k_pred", "k pred"),
                ("k_reference", "k ref"), ("ari_default", "ARI default"), ("ari_none", "ARI 01 none"),
                ("ari_reference", "ARI reference"), ("ari_default_plain", "ARI default, plain"),
-               ("ari_reference_plain", "ARI reference, plain"), ("mask_iou_mean", "mask IoU"),
+               ("ari_reference_plain", "ARI reference, plain"), ("probe_ari", "probe ceiling"),
+               ("probe_ari_plain", "probe ceiling, plain"), ("mask_iou_mean", "mask IoU"),
                ("thin_iou_mean", "thin-part IoU")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in suite["protocols"]:
@@ -245,7 +271,7 @@ def save(records, suite, args):
     for entry in records:
         write_json(args.results / f"{entry['protocol']}__{entry['method']}__{entry['preprocess']}.json", entry)
     write_json(args.results / "suite.json", suite)
-    if args.readme.exists():
+    if args.readme and args.readme.exists():
         replace_block(args.readme, START, END, markdown(suite))
 
 

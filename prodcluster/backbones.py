@@ -3,7 +3,7 @@
 Every backbone is a Keras model from a float32 batch of RGB 0..255 images to pooled
 feature vectors, with its own input scaling inside, so callers never preprocess.
 InceptionV3 and MobileNetV2 need Keras' ImageNet weight files (downloaded once into
-the cache folder, or given as a local file); EfficientNet-Lite0 works offline.
+the cache folder, or given as a local file); EfficientNet-Lite0, -Lite1 and -Lite2 work offline.
 """
 import re
 from pathlib import Path
@@ -14,7 +14,7 @@ from prodcluster import efficientnet_lite
 from prodcluster.settings import BACKBONE_SIZES, check_whole
 
 BACKBONES = BACKBONE_SIZES
-MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, "efficientnet_lite0": efficientnet_lite.MIN_SIZE}
+MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, **dict.fromkeys(efficientnet_lite.VARIANTS, efficientnet_lite.MIN_SIZE)}
 MOBILENET_ALPHA = 1.4
 
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
@@ -37,7 +37,7 @@ DOWNLOAD_SUBDIR = "keras_models"
 BLOCK_END_PATTERNS = {
     "inception_v3": r"mixed(\d+)",
     "mobilenet_v2": r"block_(\d+)_\w+",
-    "efficientnet_lite0": r"block(\d+)_\w+",
+    **dict.fromkeys(efficientnet_lite.VARIANTS, r"block(\d+)_\w+"),
 }
 
 
@@ -85,10 +85,9 @@ def build_backbone(name, image_size=None, weights_file=None, cache_dir="cache", 
     _check_size(name, size)
     if weights_file is not None and not (pretrained and name in KERAS_WEIGHTS):
         raise ValueError(f"weights_file applies only to pretrained {' or '.join(KERAS_WEIGHTS)}")
-    if name == "efficientnet_lite0":
-        return efficientnet_lite.build_efficientnet_lite0(
-            include_top=False, image_size=size, cache_dir=cache_dir, pretrained=pretrained
-        )
+    if name in efficientnet_lite.VARIANTS:
+        return efficientnet_lite.build_efficientnet_lite(name, include_top=False, image_size=size,
+                                                         cache_dir=cache_dir, pretrained=pretrained)
     model = _keras_application(name, size)
     if pretrained:
         _load_keras_weights(model, name, weights_file, cache_dir)

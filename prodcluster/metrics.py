@@ -11,10 +11,13 @@ from collections.abc import Mapping
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn import metrics as skm
+from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import normalize
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler, normalize
 
 RECALL_METRICS = ("cosine", "euclidean")
+PROBE_ITERATIONS = 1000
 # Column order of format_table; keys outside this list follow in their own order.
 TABLE_COLUMNS = ("n_images", "k_true", "k_pred", "ari", "nmi", "ami", "homogeneity", "completeness", "acc")
 
@@ -132,6 +135,37 @@ def recall_at_1(features, labels, mask=None, metric="cosine"):
     # Exact duplicates tie at distance 0, so the photo itself may come second.
     other = np.where(nearest[:, 0] == queries, nearest[:, 1], nearest[:, 0])
     return float(np.mean(codes[other] == codes[queries]))
+
+
+def probe_ari(features, labels, seed=0):
+    """ARI of a supervised probe: how well these features could group the photos at best.
+
+    Each model's photos are split in two seeded halves; a logistic regression trained on one
+    half labels the other, and the other way round, and the ARI of those labels against the
+    truth is returned. A clustering, which sees no label, rarely beats it.
+    """
+    features, labels = _features_and_labels(features, labels, None)
+    if np.unique(labels).size < 2:
+        raise ValueError("the probe needs photos of at least 2 models")
+    features = normalize(features)
+    halves = _model_halves(labels, seed)
+    predicted = labels.copy()
+    for half in (halves, ~halves):
+        if np.unique(labels[~half]).size > 1:
+            probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=PROBE_ITERATIONS))
+            probe.fit(features[~half], labels[~half])
+            predicted[half] = probe.predict(features[half])
+    return float(skm.adjusted_rand_score(labels, predicted))
+
+
+def _model_halves(labels, seed):
+    """A seeded mask holding half (rounded up) of each model's photos."""
+    rng = np.random.default_rng(seed)
+    half = np.zeros(len(labels), dtype=bool)
+    for model in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == model))
+        half[members[:(len(members) + 1) // 2]] = True
+    return half
 
 
 def _format_cell(value):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Allowed values kept here, beside the fields, so checking them loads no network library.
-BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224}  # native input sizes
+BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224, "efficientnet_lite1": 240,
+                  "efficientnet_lite2": 260}  # native input sizes
 EMBEDDING_LOSSES = ("supcon", "cosface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
@@ -94,6 +95,8 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
+    test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
+                                   stages=("03",))
     feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",
                                  stages=("03",), choices=FEATURE_LAYERS)
     cluster_method: str = setting("som", "predicts k; at or above the reference on every suite protocol",

@@ -142,6 +142,7 @@ def extract_features(settings, normalize=True):
     kept = [files[row] for row in rows]
     write_lines(settings.data_file("feature_files"), kept)
     info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
+            **({"test_time_flip": True} if settings.test_time_flip else {}),
             "normalized": normalize, "n_images": len(kept), "dim": network.output_shape[-1],
             "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)

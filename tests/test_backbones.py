@@ -18,7 +18,7 @@ from prodcluster.backbones import (
     top_block_layers,
 )
 from prodcluster.demo import make_demo
-from prodcluster.efficientnet_lite import CACHE_FILE, build_efficientnet_lite0
+from prodcluster.efficientnet_lite import VARIANTS, block_settings, build_efficientnet_lite, cache_file_name
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,7 +41,7 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lite_classifier(cache_dir):
     started = time.perf_counter()
-    model = build_efficientnet_lite0(include_top=True, cache_dir=cache_dir)
+    model = build_efficientnet_lite(include_top=True, cache_dir=cache_dir)
     print(f"\nEfficientNet-Lite0 first build (conversion): {time.perf_counter() - started:.2f} s")
     return model
 
@@ -55,19 +55,19 @@ def test_efficientnet_lite0_sees_the_cat(lite_classifier):
 
 
 def test_converted_weights_are_cached(lite_classifier, cache_dir):
-    assert (cache_dir / CACHE_FILE).is_file()
+    assert (cache_dir / cache_file_name("efficientnet_lite0")).is_file()
     started = time.perf_counter()
-    cached = build_efficientnet_lite0(include_top=True, cache_dir=cache_dir)
+    cached = build_efficientnet_lite(include_top=True, cache_dir=cache_dir)
     print(f"\nEfficientNet-Lite0 build from the cache: {time.perf_counter() - started:.2f} s")
     np.testing.assert_allclose(cached.predict(chelsea(), verbose=0), lite_classifier.predict(chelsea(), verbose=0))
 
 
 def test_unusable_cache_is_converted_again(lite_classifier, tmp_path):
-    (tmp_path / CACHE_FILE).write_bytes(b"interrupted")
+    (tmp_path / cache_file_name("efficientnet_lite0")).write_bytes(b"interrupted")
     with pytest.warns(UserWarning, match="unusable"):
-        rebuilt = build_efficientnet_lite0(include_top=True, cache_dir=tmp_path)
+        rebuilt = build_efficientnet_lite(include_top=True, cache_dir=tmp_path)
     np.testing.assert_allclose(rebuilt.predict(chelsea(), verbose=0), lite_classifier.predict(chelsea(), verbose=0))
-    assert (tmp_path / CACHE_FILE).stat().st_size > 1_000_000
+    assert (tmp_path / cache_file_name("efficientnet_lite0")).stat().st_size > 1_000_000
 
 
 @pytest.mark.parametrize("size", [224, 96])
@@ -76,6 +76,26 @@ def test_efficientnet_lite0_pooled_features(lite_classifier, cache_dir, size):
     features = model.predict(images(size), verbose=0)
     assert features.shape == (2, 1280)
     assert np.isfinite(features).all() and (features >= 0).all()  # ReLU6 before pooling
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_wider_lite_variants_see_the_cat_at_their_native_size(name, tmp_path):
+    size = native_size(name)
+    classifier = build_efficientnet_lite(name, include_top=True, cache_dir=tmp_path)
+    probabilities = classifier.predict(chelsea(size), verbose=0)[0]
+    top5 = np.argsort(probabilities)[::-1][:5]
+    print(f"{name} chelsea top-5:", ", ".join(f"{index}: {probabilities[index]:.3f}" for index in top5))
+    assert top5[0] in CAT_CLASSES and probabilities[list(CAT_CLASSES)].sum() > 0.5
+    assert (tmp_path / cache_file_name(name)).is_file()
+    features = build_backbone(name, cache_dir=tmp_path).predict(chelsea(size), verbose=0)
+    assert features.shape == (1, 1280)
+
+
+@pytest.mark.parametrize("name, blocks, widest", [("efficientnet_lite0", 16, 320), ("efficientnet_lite1", 21, 320),
+                                                   ("efficientnet_lite2", 21, 352)])
+def test_lite_widths_scale_blocks_and_channels_as_published(name, blocks, widest):
+    settings = list(block_settings(VARIANTS[name]))
+    assert len(settings) == blocks and settings[-1][-1] == widest
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +156,7 @@ def test_bad_arguments_are_refused(name, kwargs):
 
 
 def test_native_sizes():
-    assert [native_size(name) for name in BACKBONES] == [299, 224, 224]
+    assert [native_size(name) for name in BACKBONES] == [299, 224, 224, 240, 260]
 
 
 def test_top_blocks_of_inception_v3(random_inception):

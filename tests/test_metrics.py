@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 from prodcluster.metrics import (
+    _model_halves,
     clustering_accuracy,
     clustering_scores,
     format_table,
+    probe_ari,
     recall_at_1,
     split_scores,
 )
@@ -124,3 +126,20 @@ def test_format_table_aligns_rows_and_marks_missing_parts():
 def test_format_table_rejects_empty_input():
     with pytest.raises(ValueError, match="non-empty"):
         format_table({})
+
+
+def test_the_probe_reaches_one_on_separated_models_and_little_on_noise():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c", "d"], [2, 3, 10, 25])
+    centres = np.eye(8)[:4] * 10
+    separated = centres[np.searchsorted(["a", "b", "c", "d"], labels)] + rng.normal(0, 0.1, (len(labels), 8))
+    assert probe_ari(separated, labels) == 1.0
+    noise = rng.normal(size=(len(labels), 8))
+    assert probe_ari(noise, labels) < 0.3
+
+
+def test_the_probe_halves_keep_a_photo_of_every_model_on_each_side_when_it_can():
+    labels = np.repeat(["a", "b", "c"], [1, 2, 5])
+    half = _model_halves(labels, seed=3)
+    assert half.sum() == 1 + 1 + 3
+    assert set(labels[~half]) == {"b", "c"}

@@ -6,7 +6,7 @@ import pytest
 from benchmarks import suite
 
 RECORD_KEYS = {"protocol", "role", "k_error", "thin_iou_mean", "mask_iou_mean", "ari_all", "k_pred", "k_true",
-               "preprocess", "method", "git_commit", "command", "machine"}
+               "preprocess", "method", "git_commit", "command", "machine", "features", "probe_ari"}
 SUMMARY_KEYS = {"protocols", "worst_margin_vs_reference", "worst_removal_delta", "max_abs_k_error", "git_commit",
                 "command", "machine"}
 
@@ -32,6 +32,7 @@ def test_every_method_and_preprocess_gets_a_record(quick_run):
         assert record["role"] == "tune" and record["k_error"] == pytest.approx(record["k_pred"] / record["k_true"] - 1,
                                                                                 abs=1e-4)
         assert 0 < record["thin_iou_mean"] <= 1
+        assert record["features"] == "efficientnet_lite0" and -1 <= record["probe_ari"] <= 1
 
 
 def test_summary_has_a_row_per_protocol_and_the_table_lands_in_the_readme(quick_run):
@@ -43,6 +44,13 @@ def test_summary_has_a_row_per_protocol_and_the_table_lands_in_the_readme(quick_
     assert json.loads((folder / "results" / "suite.json").read_text())["protocols"] == summary["protocols"]
     text = (folder / "README.md").read_text()
     assert "old" not in text and "| studio_tune | tune |" in text and text.endswith("tail\n")
+
+
+def test_other_features_go_to_their_own_records_and_leave_the_readme_alone():
+    args = suite.parse_args(["--backbone", "efficientnet_lite2", "--test-time-flip"])
+    assert args.features == "efficientnet_lite2+flip" and args.readme is None
+    assert args.results.name == "suite_efficientnet_lite2+flip"
+    assert suite.parse_args([]).results == suite.RESULTS
 
 
 def test_unknown_protocols_are_refused_by_name():
