@@ -15,6 +15,10 @@ def main(argv=None):
     parser.add_argument("--k-criterion", metavar="NAME[+NAME]",
                         help=f"how som and agglomerative choose k: one of {', '.join(clustering.CRITERIA)}, or "
                              "several joined by '+' (the largest k wins) (default: K_CRITERION in config.py)")
+    parser.add_argument("--neighbour-expansion", type=int, metavar="K",
+                        help="add each vector's K nearest neighbours to it first (default: NEIGHBOUR_EXPANSION, 0: off)")
+    parser.add_argument("--whiten-components", type=int, metavar="D",
+                        help="shrunk whitening to D components first (default: WHITEN_COMPONENTS, 0: off)")
     args = parser.parse_args(argv)
     pipeline.run_stage("04", cli.settings(config, args), force=args.force)
 

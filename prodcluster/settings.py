@@ -105,6 +105,10 @@ class Settings:
                                     stages=("04",), least=1, optional=True)
     k_criterion: str = setting("silhouette+modularity", "each undercounts where the other does not; '+': the larger k wins",
                                stages=("04",), choices=_k_criteria)
+    neighbour_expansion: int = setting(0, "0: off; neighbours added to each vector; helped on some protocols, hurt "
+                                       "on others (docs/decisions.md)", stages=("04",), least=0)
+    whiten_components: int = setting(0, "0: off; shrunk whitening to this many components; lost badly on "
+                                     "long-tailed sets (docs/decisions.md)", stages=("04",), least=0)
     som_sigma: float = setting(1.0, "MiniSom's default neighbourhood", stages=("04",), between=(1e-6, 1e3))
     som_learning_rate: float = setting(0.5, "MiniSom's default", stages=("04",), between=(1e-9, 10.0))
     som_iterations_per_image: int = setting(10, "a few passes over every photo, capped at 50,000 iterations in all",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
-from . import background, clustering, labels, metrics, report, split, visual
+from . import background, clustering, labels, metrics, refinement, report, split, visual
 from .fileio import (
     atomic_path,
     load_npy,
@@ -152,7 +152,7 @@ def extract_features(settings, normalize=True):
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
     features, files = load_features(settings)
-    result = clustering.cluster(features, method=settings.cluster_method, seed=settings.seed, k=settings.cluster_k,
+    result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method, seed=settings.seed, k=settings.cluster_k,
                                 **cluster_options(settings))
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
     write_csv(settings.data_file("predictions"), predictions)
@@ -174,6 +174,13 @@ def cluster(settings):
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def _as_clustered(features, settings):
+    """The vectors stage 04 groups: the features, refined where the settings ask for it."""
+    if settings.neighbour_expansion or settings.whiten_components:
+        return refinement.refined(features, settings.neighbour_expansion, settings.whiten_components, settings.seed)
+    return features
 
 
 def _true_k(settings, files):
@@ -241,7 +248,8 @@ def visualize(settings):
     if weights_path.is_file():
         weights = load_npy(weights_path)
         node_labels = load_npy(settings.data_file("som_node_labels"))
-        visual.plot_umatrix(weights, _hits(weights, run.features), settings.result / "umatrix.png", node_labels)
+        visual.plot_umatrix(weights, _hits(weights, _as_clustered(run.features, settings)),
+                            settings.result / "umatrix.png", node_labels)
         written.append(settings.result / "umatrix.png")
     written.append(report.write_report(settings, run))
     print("pictures: " + ", ".join(str(path.relative_to(settings.root)) for path in written))

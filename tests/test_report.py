@@ -15,7 +15,7 @@ import pytest
 
 from prodcluster import handoff, report, stages
 from prodcluster.demo import make_demo
-from prodcluster.fileio import read_csv, read_image, save_npy, write_csv, write_json, write_lines
+from prodcluster.fileio import load_npy, read_csv, read_image, save_npy, write_csv, write_json, write_lines
 from prodcluster.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -269,3 +269,12 @@ def test_missing_predictions_name_the_stage(tmp_path):
     write_features(settings)
     with pytest.raises(FileNotFoundError, match="04_cluster_som.py"):
         report.write_report(settings)
+
+
+def test_refined_vectors_are_clustered_and_their_map_drawn(tiny_run, tmp_path):
+    settings = copy_of(tiny_run, tmp_path).replace(neighbour_expansion=2, whiten_components=4)
+    result = stages.cluster(settings)
+    assert load_npy(settings.data_file("som_weights")).shape[-1] == 4  # the map lives in the whitened space
+    assert len(result.labels) == len(handoff.load_features(settings)[1])
+    stages.evaluate(settings)
+    assert settings.result / "umatrix.png" in stages.visualize(settings)
