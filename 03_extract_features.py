@@ -5,7 +5,7 @@ Writes data/<DATASET>/features.npy (float32, N x D), feature_files.txt and featu
 """
 import config
 from prodcluster import cli, pipeline
-from prodcluster.settings import FEATURE_LAYERS
+from prodcluster.settings import FEATURE_LAYERS, RUNTIMES
 
 
 def main(argv=None):
@@ -13,6 +13,7 @@ def main(argv=None):
     parser.add_argument("--feature-layer", choices=FEATURE_LAYERS,
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")
+    parser.add_argument("--runtime", choices=RUNTIMES, help="what runs the network (default: RUNTIME in config.py)")
     parser.add_argument("--test-time-flip", action="store_true", default=None,
                         help="average each photo's vector with its mirror image's (default: TEST_TIME_FLIP in config.py)")
     args = parser.parse_args(argv)

@@ -83,27 +83,37 @@ def _check_upstream(stage, stages, settings):
     Each earlier stage is judged by its stamp: the input files it recorded reading must be
     unchanged, and the files it wrote must be the ones it recorded writing (else it did not
     finish). Today's settings play no part, so options an earlier stage ran with (another
-    data set's network, no fine-tuning) need not be repeated to run a later one.
+    data set's network, no fine-tuning) need not be repeated to run a later one. Of several
+    stale stages the earliest is named, since rerunning it comes first.
     """
-    wanted, seen = {_name(path, settings) for path in stage.inputs(settings)}, {stage.name}
+    ancestors = _producers(stage, stages, settings)
+    for producer in stages:
+        if producer.name not in ancestors:
+            continue
+        recorded, read_by = ancestors[producer.name]
+        inputs = {written: fingerprint(_path(written, settings)) for written in recorded.get("inputs", {})}
+        outputs = {written: fingerprint(_path(written, settings)) for written in recorded["outputs"]}
+        if outputs != recorded["outputs"]:
+            raise StaleInputs(f"{read_by} (read by stage {stage.name}) comes from stage {producer.name}, whose "
+                              f"outputs changed after it finished, or its last run stopped early: rerun "
+                              f"{producer.script} first")
+        if inputs != recorded["inputs"]:
+            changed = sorted(key for key in inputs if inputs[key] != recorded["inputs"][key])
+            raise StaleInputs(f"{read_by} (read by stage {stage.name}) came from stage {producer.name}, whose "
+                              f"inputs ({', '.join(changed)}) changed since: rerun {producer.script} first")
+
+
+def _producers(stage, stages, settings):
+    """{name: (stamp, a file it wrote that was read)} of the stages that wrote `stage`'s inputs, directly or not."""
+    wanted, found = sorted(_name(path, settings) for path in stage.inputs(settings)), {}
     while wanted:
         name = wanted.pop()
         for producer in stages:
-            recorded = _read_stamp(producer, settings) if producer.name not in seen else None
-            if not recorded or name not in recorded.get("outputs", {}):
-                continue
-            seen.add(producer.name)
-            inputs = {written: fingerprint(_path(written, settings)) for written in recorded.get("inputs", {})}
-            outputs = {written: fingerprint(_path(written, settings)) for written in recorded["outputs"]}
-            if outputs != recorded["outputs"]:
-                raise StaleInputs(f"{name} (read by stage {stage.name}) comes from stage {producer.name}, whose "
-                                  f"outputs changed after it finished, or its last run stopped early: rerun "
-                                  f"{producer.script} first")
-            if inputs != recorded["inputs"]:
-                changed = sorted(key for key in inputs if inputs[key] != recorded["inputs"][key])
-                raise StaleInputs(f"{name} (read by stage {stage.name}) came from stage {producer.name}, whose "
-                                  f"inputs ({', '.join(changed)}) changed since: rerun {producer.script} first")
-            wanted |= set(inputs)
+            recorded = _read_stamp(producer, settings) if producer.name not in {*found, stage.name} else None
+            if recorded and name in recorded.get("outputs", {}):
+                found[producer.name] = recorded, name
+                wanted += sorted(recorded.get("inputs", {}))
+    return found
 
 
 def _matches(recorded, current):

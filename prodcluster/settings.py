@@ -17,6 +17,7 @@ BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0"
 EMBEDDING_LOSSES = ("supcon", "cosface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
+RUNTIMES = ("keras", "tflite")
 
 
 def _cluster_methods():
@@ -95,6 +96,8 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
+    runtime: str = setting("keras", "runs everywhere; \"tflite\" (LiteRT) gives the same features, speed in the README",
+                           stages=("03",), choices=RUNTIMES)
     test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
                                    stages=("03",))
     feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",

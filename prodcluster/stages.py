@@ -124,6 +124,7 @@ def extract_features(settings, normalize=True):
     photos; photos that cannot be read are listed as rejected and left out.
     """
     from . import features
+    from . import runtime as runtime_module
     files = load_image_list(settings)
     paths = [settings.img / name for name in files]
     missing = [name for name, path in zip(files, paths) if not path.exists()]
@@ -131,6 +132,7 @@ def extract_features(settings, normalize=True):
         raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
                                 "run 01_img_preprocess.py first")
     network, description = features.feature_network(settings)
+    network, runtime = runtime_module.for_runtime(network, settings.runtime, settings.cache)
     with atomic_path(settings.data_file("features")) as tmp:  # not renamed into place if this raises
         rows, errors = features.write_rows(network, paths, settings, tmp, normalize)
         rejected = [(files[row], "03", error.reason) for row, error in errors]
@@ -144,6 +146,7 @@ def extract_features(settings, normalize=True):
     info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
             **({"test_time_flip": True} if settings.test_time_flip else {}),
             "normalized": normalize, "n_images": len(kept), "dim": network.output_shape[-1],
+            **({"runtime": runtime} if runtime != "keras" else {}),
             "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)
     return info
