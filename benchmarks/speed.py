@@ -39,7 +39,7 @@ import config  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
 from prodcluster import background, demo, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import DEFAULTS, Settings  # noqa: E402
+from prodcluster.settings import DEFAULTS, RUNTIMES, Settings  # noqa: E402
 
 RESULTS_FILE = REPO / "benchmarks" / "results" / "speed.json"
 README = REPO / "benchmarks" / "README.md"
@@ -59,8 +59,9 @@ def parse_args(argv=None):
     parser.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES,
                         help="comma-separated numbers of photos (default: 1000,2000,5000,10000)")
     parser.add_argument("--backbones", type=_backbones, default=DEFAULT_BACKBONES,
-                        help="comma-separated NAME:SIZE pairs for stage 03; the first also runs the stages and "
-                             "the pipeline (default: efficientnet_lite0:224,inception_v3:299)")
+                        help="comma-separated NAME:SIZE[:RUNTIME] for stage 03 (RUNTIME keras, the default, or "
+                             "tflite); the first also runs the stages and the pipeline "
+                             "(default: efficientnet_lite0:224,inception_v3:299)")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "prodcluster_speed",
                         help="work folder (default: %(default)s): the generated photos are kept, everything "
                              "under runs/ is redone")
@@ -92,10 +93,11 @@ def _sizes(text):
 def _backbones(text):
     pairs = []
     for part in text.split(","):
-        name, _, size = part.partition(":")
-        if not name or not size:
-            raise argparse.ArgumentTypeError(f"expected NAME:SIZE, got {part!r}")
-        pairs.append((name, _positive(size, "image size")))
+        name, size, runtime = (part.split(":") + ["keras"])[:3] if part.count(":") in (1, 2) else ("", "", "")
+        if not name or not size or runtime not in RUNTIMES:
+            raise argparse.ArgumentTypeError(f"expected NAME:SIZE or NAME:SIZE:RUNTIME ({', '.join(RUNTIMES)}), "
+                                             f"got {part!r}")
+        pairs.append((name, _positive(size, "image size"), runtime))
     if len(set(pairs)) != len(pairs):
         raise argparse.ArgumentTypeError(f"repeated backbone in {text!r}")
     return tuple(pairs)
@@ -131,7 +133,7 @@ def run(args, command):
     pool = generated_photos(root, max(args.sizes), args.photos_per_model, args.seed)
     base = {"cache_dir": str(root / "cache"), "batch_size": args.batch_size, "preprocess": args.preprocess,
             "seed": args.seed, "use_finetuned": False, "backbone": args.backbones[0][0],
-            "image_size": args.backbones[0][1], "workers": args.workers}
+            "image_size": args.backbones[0][1], "runtime": args.backbones[0][2], "workers": args.workers}
     peaks = [matmul_peak_gflops(args.matmul_size, args.seed)]
     smallest = args.sizes[0]
     stage01 = run_stage("01", _prepared(runs, pool[:smallest], base), smallest)
@@ -143,12 +145,16 @@ def run(args, command):
     stages = {n: measure_size(runs, pool[:n], base, stage01 if n == smallest else None) for n in args.sizes}
     workers = measure_stage01_workers(runs / "workers", pool[:smallest], args.preprocess)
     peaks.append(matmul_peak_gflops(args.matmul_size, args.seed))  # the better of two moments: less noise
-    backbones = {f"{name}@{size}": compare_backbone(references[name, size], stage03, max(peaks))
-                 for (name, size), stage03 in stage03_by_backbone(runs, args, base, stages[smallest]["03"])}
+    backbones = {_backbone_key(*triple): compare_backbone(references[triple], stage03, max(peaks))
+                 for triple, stage03 in stage03_by_backbone(runs, args, base, stages[smallest]["03"])}
     record = summary(args, command, stages, workers, peaks, backbones)
     write_json(args.results, record)
     update_readme(args.readme, markdown(record))
     return record
+
+
+def _backbone_key(name, size, runtime):
+    return f"{name}@{size}" + ("" if runtime == "keras" else f"/{runtime}")
 
 
 def stage03_by_backbone(runs, args, base, first_stage03):
@@ -179,7 +185,7 @@ def measure_size(runs, photos, overrides, stage01=None):
 
 def _stage_settings(runs, overrides, n, backbone=None):
     """Settings of the stage-by-stage runs on n photos (with another backbone and size if given)."""
-    changes = {} if backbone is None else {"backbone": backbone[0], "image_size": backbone[1]}
+    changes = {} if backbone is None else {"backbone": backbone[0], "image_size": backbone[1], "runtime": backbone[2]}
     return {**overrides, **changes, "root": str(runs / "stages"), "dataset": f"speed_{n}"}
 
 
@@ -263,14 +269,14 @@ def compare_backbone(reference, stage03, peak):
     rate = n / max(stage03["seconds"] - reference["build_seconds"], 1e-9)
     naive_rate = n / (reference["naive_seconds"]["load"] + reference["naive_seconds"]["predict"])
     roofline = peak / gflop
-    entry = {"backbone": reference["backbone"], "image_size": reference["image_size"],
+    entry = {"backbone": reference["backbone"], "image_size": reference["image_size"], "runtime": reference["runtime"],
              "weights": reference["weights"], "photos": n, "gflop_per_photo": round(gflop, 3),
              "roofline_photos_per_second": round(roofline, 2), "stage_seconds_03": stage03["seconds"],
              "peak_rss_mb_03": stage03["peak_rss_mb"], "network_build_seconds": reference["build_seconds"],
              "photos_per_second_03": round(rate, 2), "naive_photos_per_second": round(naive_rate, 2),
              "naive_seconds": reference["naive_seconds"], "roofline_fraction_03": round(rate / roofline, 3),
              "speedup_vs_naive_03": round(rate / naive_rate, 3), "profile_03": reference["profile"]}
-    print(f"03 {entry['backbone']} at {entry['image_size']} px: {rate:.1f} photos/s, "
+    print(f"03 {entry['backbone']} at {entry['image_size']} px ({entry['runtime']}): {rate:.1f} photos/s, "
           f"{entry['roofline_fraction_03']:.0%} of the roofline ({roofline:.1f}), "
           f"{entry['speedup_vs_naive_03']:.2f}x the naive {naive_rate:.1f}", flush=True)
     return entry
@@ -305,9 +311,9 @@ def markdown(record):
     stage_head = ["photos"] + [f"{stage} {unit}" for stage in STAGES for unit in ("s", "photos/s", "MB")]
     stage_rows = [[n] + [cell for stage in STAGES for cell in _stage_cells(results[stage])]
                   for n, results in record["stages"].items()]
-    backbone_head = ["backbone", "px", "weights", "GFLOP/photo", "roofline photos/s", "03 photos/s",
+    backbone_head = ["backbone", "px", "runtime", "weights", "GFLOP/photo", "roofline photos/s", "03 photos/s",
                      "of roofline", "naive photos/s", "vs naive", "03 profile (serial)"]
-    backbone_rows = [[e["backbone"], e["image_size"], e["weights"], f"{e['gflop_per_photo']:.2f}",
+    backbone_rows = [[e["backbone"], e["image_size"], e["runtime"], e["weights"], f"{e['gflop_per_photo']:.2f}",
                       f"{e['roofline_photos_per_second']:.1f}", f"{e['photos_per_second_03']:.1f}",
                       f"{e['roofline_fraction_03']:.0%}", f"{e['naive_photos_per_second']:.1f}",
                       f"{e['speedup_vs_naive_03']:.2f}x", _profile_cell(e["profile_03"])]
@@ -414,11 +420,15 @@ def _reference_job(job):
     start = time.perf_counter()
     network, _ = feature_network(settings)
     build_seconds = round(time.perf_counter() - start, 3)
+    if settings.runtime == "tflite":  # converted now, so stage 03 times running it, not converting it
+        from prodcluster.runtime import converted
+        converted(network, settings.cache)
     naive = naive_reference(network, paths, settings.input_size, settings.batch_size)
     scratch = settings.data / "profile_features.npy"
     profile = profile_stage03(network, paths[:job["profile_photos"]], settings, scratch)
     scratch.unlink()
-    return {"backbone": settings.backbone, "image_size": settings.input_size, "weights": weights,
+    return {"backbone": settings.backbone, "image_size": settings.input_size, "runtime": settings.runtime,
+            "weights": weights,
             "weights_file": weights_file, "photos": len(paths), "build_seconds": build_seconds,
             "naive_seconds": naive, "profile": profile, "multiply_adds": multiply_adds(network)}
 

@@ -1,4 +1,5 @@
 """The speed benchmark: a tiny run end to end, its FLOP count, its arguments and its table."""
+import argparse
 import json
 
 import keras
@@ -36,7 +37,7 @@ def test_tiny_run_writes_every_key_and_the_table(tmp_path):
         assert all(result["peak_rss_mb"] > 100 for result in results_by_stage.values())
     text = readme.read_text()
     assert "old table" not in text and text.startswith("# Benchmarks\nintro\n") and text.endswith("tail\n")
-    assert "| 20 |" in text and "| efficientnet_lite0 | 32 | imagenet |" in text and record["command"] in text
+    assert "| 20 |" in text and "| efficientnet_lite0 | 32 | keras | imagenet |" in text and record["command"] in text
 
 
 def test_multiply_adds_count_each_kernel_weight_once_per_output_position():
@@ -73,3 +74,10 @@ def test_the_table_replaces_only_the_text_between_the_markers(tmp_path):
 
 def test_matmul_peak_is_a_positive_speed():
     assert speed.matmul_peak_gflops(128, seed=0, repeats=2) > 0
+
+
+def test_backbones_take_an_optional_runtime():
+    assert speed._backbones("efficientnet_lite0:224,efficientnet_lite0:224:tflite") == (
+        ("efficientnet_lite0", 224, "keras"), ("efficientnet_lite0", 224, "tflite"))
+    with pytest.raises(argparse.ArgumentTypeError, match="NAME:SIZE:RUNTIME"):
+        speed._backbones("efficientnet_lite0:224:onnx")
