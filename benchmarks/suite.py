@@ -29,7 +29,7 @@ from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E40
 from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
-from prodcluster.fileio import write_json  # noqa: E402
+from prodcluster.fileio import read_json, write_json  # noqa: E402
 from prodcluster.settings import BACKBONE_SIZES, DEFAULTS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
@@ -239,7 +239,9 @@ def summary(records, command, seconds):
             "worst_removal_delta": min((row["removal_delta"] for row in rows if row["removal_delta"] is not None),
                                        default=None),
             "max_abs_k_error": max(large) if large else None, "features": records[0]["features"],
-            "seconds": round(seconds, 1), "git_commit": git_commit(), "command": command, "machine": machine()}
+            "seconds": round(seconds, 1), "git_commit": git_commit(),
+            "record_commits": list(dict.fromkeys(entry["git_commit"] for entry in records)),
+            "command": command, "machine": machine()}
 
 
 def markdown(suite):
@@ -255,10 +257,19 @@ def markdown(suite):
     cpu = suite["machine"]
     lines += ["", f"Worst margin over the reference {_cell(suite['worst_margin_vs_reference'])}, worst removal "
               f"delta (default - none) {_cell(suite['worst_removal_delta'])}, largest count error where k true >= "
-              f"{LARGE_K} {_cell(suite['max_abs_k_error'])}. Produced at {suite['git_commit']} in "
-              f"{suite['seconds'] / 60:.0f} minutes on {cpu['cpu']}, {cpu['cores']} cores by:", "",
+              f"{LARGE_K} {_cell(suite['max_abs_k_error'])}. {_produced(suite)} on {cpu['cpu']}, {cpu['cores']} "
+              "cores by:", "",
               "```bash", suite["command"], "```"]
     return "\n".join(lines)
+
+
+def _produced(suite):
+    """When and how long: one run, or (where a run redid some protocols) the commits of the records."""
+    commits = suite.get("record_commits", [suite["git_commit"]])
+    if commits == [suite["git_commit"]]:
+        return f"Produced at {suite['git_commit']} in {suite['seconds'] / 60:.0f} minutes"
+    return (f"Rows from runs at {', '.join(commits)} (each record names its own); the last run, at "
+            f"{suite['git_commit']}, took {suite['seconds'] / 60:.0f} minutes")
 
 
 def _cell(value):
@@ -267,12 +278,18 @@ def _cell(value):
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def save(records, suite, args):
+def save(records, args):
     for entry in records:
         write_json(args.results / f"{entry['protocol']}__{entry['method']}__{entry['preprocess']}.json", entry)
-    write_json(args.results / "suite.json", suite)
-    if args.readme and args.readme.exists():
-        replace_block(args.readme, START, END, markdown(suite))
+
+
+def with_earlier_records(records, results):
+    """This run's records and, for the protocols it did not run, the records already in `results`, in suite order."""
+    ran = {entry["protocol"] for entry in records}
+    earlier = [read_json(path) for path in sorted(Path(results).glob("*__*__*.json"))]
+    merged = records + [entry for entry in earlier if entry["protocol"] in BY_NAME and entry["protocol"] not in ran]
+    order = list(BY_NAME)
+    return sorted(merged, key=lambda entry: order.index(entry["protocol"]))
 
 
 def main(argv=None):
@@ -285,8 +302,11 @@ def main(argv=None):
     for protocol in chosen:
         print(f"== {protocol.name} ({protocol.role})", flush=True)
         records += run_protocol(protocol, args, command.strip())
-    suite = summary(records, command.strip(), time.perf_counter() - started)
-    save(records, suite, args)
+    save(records, args)
+    suite = summary(with_earlier_records(records, args.results), command.strip(), time.perf_counter() - started)
+    write_json(args.results / "suite.json", suite)
+    if args.readme and args.readme.exists():
+        replace_block(args.readme, START, END, markdown(suite))
     print(markdown(suite))
     return suite
 

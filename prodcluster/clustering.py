@@ -58,6 +58,7 @@ SOM_DEFAULTS = {
     "nodes_per_sqrt_n": 5.0,  # MiniSom's rule of thumb: 5 * sqrt(N) nodes
     "max_nodes": 1000,
     "linkage": "ward+average",  # over the nodes ("ward" weighs each by its images); "+": the best silhouette wins
+    "linkage_tie": 0.005,  # a later linkage must beat the best silhouette so far by this share: less is sample noise
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     **_K_CHOICE,
 }
@@ -114,7 +115,7 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
     if "criterion" in settings and not set(settings["criterion"].split("+")) <= set(CRITERIA):
         raise ValueError(f"unknown criterion {settings['criterion']!r}; choose one of {sorted(CRITERIA)}, "
                          "or several joined by '+'")
-    for name in ("modularity_tie", "silhouette_tie"):
+    for name in ("modularity_tie", "silhouette_tie", "linkage_tie"):
         tie = settings.get(name, 0.0)
         if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
             raise ValueError(f"{name} must be a share from 0 to below 1, got {tie!r}")
@@ -162,7 +163,10 @@ def _cluster_som(data, seed, k, settings):
     sample = _sample_indices(len(data), settings["sample_size"], seed)
     choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
                            _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]
-    best = max(range(len(choices)), key=lambda index: choices[index][0])  # the first linkage wins ties
+    best = 0
+    for index, choice in enumerate(choices[1:], start=1):
+        if choice[0] > choices[best][0] + settings["linkage_tie"] * abs(choices[best][0]):
+            best = index
     _, partitions, k, criterion, curve, curves = choices[best]
     settings["linkage_chosen"] = settings["linkage"].split("+")[best]
     som_weights = _in_feature_space(som.get_weights(), pca)

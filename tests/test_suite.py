@@ -56,3 +56,13 @@ def test_other_features_go_to_their_own_records_and_leave_the_readme_alone():
 def test_unknown_protocols_are_refused_by_name():
     with pytest.raises(SystemExit):
         suite.parse_args(["--protocols", "studio_tune,nope"])
+
+
+def test_a_partial_run_keeps_the_other_protocols_records(tmp_path):
+    earlier = {"protocol": "scene", "method": "ours", "preprocess": "auto", "git_commit": "old"}
+    stale = {"protocol": "demo", "method": "ours", "preprocess": "auto", "git_commit": "old"}
+    for entry in (earlier, stale):
+        (tmp_path / f"{entry['protocol']}__ours__auto.json").write_text(json.dumps(entry))
+    (tmp_path / "suite.json").write_text("{}")
+    fresh = {"protocol": "demo", "method": "ours", "preprocess": "auto", "git_commit": "new"}
+    assert suite.with_earlier_records([fresh], tmp_path) == [fresh, earlier]
