@@ -228,7 +228,8 @@ def summary(records, command, seconds):
                "ari_reference_plain": mine[("reference_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
                "k_reference": mine[("reference", DEFAULT_PREPROCESS)]["k_pred"],
                "mask_iou_mean": ours["mask_iou_mean"], "thin_iou_mean": ours["thin_iou_mean"],
-               "probe_ari": ours["probe_ari"], "probe_ari_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["probe_ari"]}
+               "probe_ari": ours["probe_ari"],
+               "probe_ari_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["probe_ari"]}
         row["margin_vs_reference"] = round(min(row["ari_default"] - row["ari_reference"],
                                                row["ari_default_plain"] - row["ari_reference_plain"]), 4)
         row["removal_delta"] = None if none is None else round(row["ari_default"] - row["ari_none"], 4)

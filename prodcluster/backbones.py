@@ -14,7 +14,8 @@ from prodcluster import efficientnet_lite
 from prodcluster.settings import BACKBONE_SIZES, check_whole
 
 BACKBONES = BACKBONE_SIZES
-MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32, **dict.fromkeys(efficientnet_lite.VARIANTS, efficientnet_lite.MIN_SIZE)}
+MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32,
+             **dict.fromkeys(efficientnet_lite.VARIANTS, efficientnet_lite.MIN_SIZE)}
 MOBILENET_ALPHA = 1.4
 
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"

@@ -51,7 +51,8 @@ def load_features(settings):
     files = settings.data_file("feature_files").read_text(encoding="utf-8").splitlines()
     if len(files) != len(features):
         raise ValueError(f"{settings.data_file('features')} has {len(features)} rows but "
-                         f"{settings.data_file('feature_files')} names {len(files)} photos: rerun 03_extract_features.py")
+                         f"{settings.data_file('feature_files')} names {len(files)} photos: "
+                         "rerun 03_extract_features.py")
     return features, files
 
 

@@ -96,8 +96,8 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
-    runtime: str = setting("keras", "runs everywhere; \"tflite\" (LiteRT) gives the same features to 1e-4 cosine, not yet timed here",
-                           stages=("03",), choices=RUNTIMES)
+    runtime: str = setting("keras", "runs everywhere; \"tflite\" (LiteRT) gives the same features to 1e-4 cosine, "
+                           "not yet timed here", stages=("03",), choices=RUNTIMES)
     test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
                                    stages=("03",))
     feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",
@@ -106,7 +106,8 @@ class Settings:
                                   stages=("04",), choices=_cluster_methods)
     cluster_k: int | None = setting(None, "None: predicted (N / 70 for kmeans, as in the organisers' baseline)",
                                     stages=("04",), least=1, optional=True)
-    k_criterion: str = setting("silhouette+modularity", "each undercounts where the other does not; '+': the larger k wins",
+    k_criterion: str = setting("silhouette+modularity",
+                               "each undercounts where the other does not; '+': the larger k wins",
                                stages=("04",), choices=_k_criteria)
     neighbour_expansion: int = setting(0, "0: off; neighbours added to each vector; helped on some protocols, hurt "
                                        "on others (docs/decisions.md)", stages=("04",), least=0)

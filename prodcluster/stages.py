@@ -155,12 +155,13 @@ def extract_features(settings, normalize=True):
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
     features, files = load_features(settings)
-    result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method, seed=settings.seed, k=settings.cluster_k,
-                                **cluster_options(settings))
+    result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
+                                seed=settings.seed, k=settings.cluster_k, **cluster_options(settings))
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
     write_csv(settings.data_file("predictions"), predictions)
     by_file = dict(zip(files, result.labels))
-    write_lines(settings.data_file("labels_pred"), [by_file.get(name, UNCLUSTERED) for name in load_image_list(settings)])
+    write_lines(settings.data_file("labels_pred"),
+                [by_file.get(name, UNCLUSTERED) for name in load_image_list(settings)])
     if result.som_weights is not None:
         save_npy(settings.data_file("som_weights"), result.som_weights.astype(np.float32))
         save_npy(settings.data_file("som_node_labels"), result.node_labels.astype(np.int64))
