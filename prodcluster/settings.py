@@ -30,14 +30,15 @@ def _k_criteria():
     return CRITERIA
 
 
-def setting(default, why, stages=(), least=None, between=None, choices=None, optional=False):
+def setting(default, why, stages=(), least=None, between=None, choices=None, joined=False, optional=False):
     """A field with its reason, the stages it shapes and what values are valid.
 
     least: a whole number of at least this; between: a number in (low, high); choices: the
-    valid values, or a function returning them (loaded only when checked); optional: None is valid.
+    valid values, or a function returning them (loaded only when checked); joined: several
+    choices may be joined by "+"; optional: None is valid.
     """
     metadata = {"why": why, "stages": tuple(stages), "least": least, "between": between, "choices": choices,
-                "optional": optional}
+                "joined": joined, "optional": optional}
     if isinstance(default, dict):
         return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -109,7 +110,7 @@ class Settings:
                                     stages=("04",), least=1, optional=True)
     k_criterion: str = setting("silhouette+modularity",
                                "each undercounts where the other does not; '+': the larger k wins",
-                               stages=("04",), choices=_k_criteria)
+                               stages=("04",), choices=_k_criteria, joined=True)
     neighbour_expansion: int = setting(0, "0: off; neighbours added to each vector; helped on some protocols, hurt "
                                        "on others (docs/decisions.md)", stages=("04",), least=0)
     whiten_components: int = setting(0, "0: off; shrunk whitening to this many components; lost badly on "
@@ -174,7 +175,7 @@ class Settings:
         return self.data / FILES[name]
 
 
-def _check(name, value, least=None, between=None, choices=None, optional=False):
+def _check(name, value, least=None, between=None, choices=None, joined=False, optional=False):
     if value is None and optional:
         return
     if least is not None:
@@ -185,7 +186,7 @@ def _check(name, value, least=None, between=None, choices=None, optional=False):
             raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
     if choices is not None:
         valid = choices() if callable(choices) else choices
-        for part in value.split("+") if name == "K_CRITERION" else [value]:
+        for part in value.split("+") if joined else [value]:
             if part not in valid:
                 raise ValueError(f"{name} is {value!r}: {part!r} is not one of {', '.join(map(str, valid))} "
                                  "(set it in config.py, the environment or the command line)")
