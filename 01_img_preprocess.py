@@ -9,9 +9,8 @@ from prodcluster import cli, pipeline
 
 
 def main(argv=None):
-    parser = cli.parser(__doc__)
+    parser = cli.add_engine_options(cli.parser(__doc__))
     parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
-    parser.add_argument("--workers", type=int, help="processes to use (default: all cores)")
     parser.add_argument("--save-masks", action="store_true", default=None,
                         help="also save the foreground masks (default: SAVE_MASKS in config.py)")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from prodcluster.settings import FEATURE_LAYERS, RUNTIMES
 
 
 def main(argv=None):
-    parser = cli.add_network_options(cli.parser(__doc__))
+    parser = cli.add_engine_options(cli.add_network_options(cli.parser(__doc__)))
     parser.add_argument("--feature-layer", choices=FEATURE_LAYERS,
                         help="layer of the fine-tuned network to read (default: FEATURE_LAYER in config.py)")
     parser.add_argument("--finetuned-from", help="use the network fine-tuned on this other data set")

@@ -7,8 +7,12 @@ script also takes --dataset NAME and other options (--help), which win over this
 
 Switch data sets by editing DATASET, by setting PRODCLUSTER_DATASET, or with --dataset NAME.
 Every folder is relative to WORK_DIR (beside this file unless PRODCLUSTER_WORK_DIR says otherwise).
+Stages 01 and 03 run on a Ray cluster with ENGINE = "ray" (or PRODCLUSTER_ENGINE=ray, or --engine ray);
+RAY_ADDRESS names the cluster to join, none starts a private one (README: "Past one machine").
 """
 import os
 
 DATASET = os.environ.get("PRODCLUSTER_DATASET", "demo")
 WORK_DIR = os.environ.get("PRODCLUSTER_WORK_DIR", ".")
+ENGINE = os.environ.get("PRODCLUSTER_ENGINE", "local")
+RAY_ADDRESS = os.environ.get("RAY_ADDRESS") or None

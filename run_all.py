@@ -8,7 +8,7 @@ from prodcluster import cli, pipeline
 
 
 def main(argv=None):
-    parser = cli.add_network_options(cli.parser(__doc__))
+    parser = cli.add_engine_options(cli.add_network_options(cli.parser(__doc__)))
     parser.add_argument("--skip-finetune", dest="use_finetuned", action="store_false", default=None,
                         help="use the plain pretrained backbone (default: USE_FINETUNED in config.py)")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: EPOCHS in config.py)")

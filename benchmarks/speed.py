@@ -418,7 +418,7 @@ def _reference_job(job):
         settings = settings.replace(backbone_weights={settings.backbone: weights_file})
     paths = [settings.img / name for name in load_image_list(settings) if (settings.img / name).is_file()]
     start = time.perf_counter()
-    network, _ = feature_network(settings)
+    network, _ = feature_network(settings.replace(runtime="keras"))  # the Keras network: the naive yardstick
     build_seconds = round(time.perf_counter() - start, 3)
     if settings.runtime == "tflite":  # converted now, so stage 03 times running it, not converting it
         from prodcluster.runtime import converted

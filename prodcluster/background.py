@@ -17,6 +17,7 @@
 rejected, and on a rerun skips photos already done with the same method and settings.
 """
 import dataclasses
+import functools
 import math
 import multiprocessing
 import os
@@ -390,7 +391,7 @@ def _clean(mask):
 # ----- folders -----
 
 def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, workers=None, mask_dir=None,
-                      max_pixels=DEFAULTS.max_image_pixels, force=False):
+                      max_pixels=DEFAULTS.max_image_pixels, force=False, map_chunks=None):
     """Remove the background of `file_names` in `src_dir`; return the rejected photos.
 
     Each result is written under the same file name into `dst_dir` (and, with `mask_dir`, the
@@ -406,7 +407,8 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     skipped ones included. `workers` processes share the work (default:
     one per CPU; 1 runs in this process); the outputs do not depend on it. Worker processes
     are started with "spawn", so a script calling this needs an `if __name__ == "__main__":`
-    guard.
+    guard. `map_chunks(function, chunks)`, when given, runs the chunks elsewhere instead (a
+    Ray cluster, see engine.py) and yields each chunk's results, in any order.
     """
     _check_method(method)
     job = _FolderJob(Path(src_dir), Path(dst_dir), None if mask_dir is None else Path(mask_dir), method,
@@ -420,7 +422,8 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
         job = dataclasses.replace(job, method=auto_method(kinds.elements()))
     manifest = _Manifest.load(job.dst_dir, job.method)
     todo = names if force else [name for name in names if not (name in manifest.done and job.is_done(name))]
-    rejected = rejected_frame((name, STAGE, reason) for name, reason in _run(job, todo, workers, manifest))
+    map_chunks = map_chunks or functools.partial(map_in_processes, workers=workers)
+    rejected = rejected_frame((name, STAGE, reason) for name, reason in _run(job, todo, workers, map_chunks, manifest))
     done = Counter(manifest.done[name] for name in names if name in manifest.done)
     rejected.attrs["outcomes"] = {outcome: done[outcome] for outcome in OUTCOMES}
     rejected.attrs["method"] = job.method
@@ -536,20 +539,19 @@ def _content_matches_extension(path):
     return head.startswith(JPEG_SIGNATURE)
 
 
-def _run(job, names, workers, manifest):
+def _run(job, names, workers, map_chunks, manifest):
     """Process `names`, recording outcomes in `manifest`; return (name, reason) per rejected photo."""
-    chunks = _split(names, workers)
     rejected = []
     try:
         with progress_bar(total=len(names), desc=f"{STAGE} background removal", unit="photo") as bar:
-            for chunk, results in zip(chunks, _map_chunks(job, chunks, workers)):
+            for results in map_chunks(job.process_chunk, _split(names, workers)):
                 for name, outcome, reason in results:
                     if reason is None:
                         manifest.record(name, outcome)
                     else:
                         manifest.forget(name)
                         rejected.append((name, reason))
-                bar.update(len(chunk))
+                bar.update(len(results))
     finally:
         manifest.save()
     return rejected
@@ -560,17 +562,18 @@ def _split(names, workers):
     return [names[start:start + size] for start in range(0, len(names), size)]
 
 
-def _map_chunks(job, chunks, workers):
+def map_in_processes(function, chunks, workers):
+    """Yield function(chunk) for each chunk, on `workers` processes of this machine (1: in this process)."""
     if workers == 1 or len(chunks) <= 1:
-        yield from map(job.process_chunk, chunks)
+        yield from map(function, chunks)
         return
     # "spawn" rather than fork: the caller may hold threads (OpenCV, TensorFlow) that fork copies badly.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=_init_worker) as pool:
-        yield from pool.map(job.process_chunk, chunks)
+    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=one_opencv_thread) as pool:
+        yield from pool.map(function, chunks)
 
 
-def _init_worker():
+def one_opencv_thread():
     cv2.setNumThreads(1)  # the processes already use every core
 
 

@@ -31,7 +31,7 @@ def iter_batches(paths, size, batch_size, max_pixels, workers=2):
     starts = range(0, len(paths), batch_size)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         def submit(start):
-            return pool.submit(_load_batch, paths, start, min(start + batch_size, len(paths)), size, max_pixels)
+            return pool.submit(load_batch, paths, start, min(start + batch_size, len(paths)), size, max_pixels)
 
         pending = submit(starts[0]) if starts else None
         for position, _ in enumerate(starts):
@@ -40,7 +40,8 @@ def iter_batches(paths, size, batch_size, max_pixels, workers=2):
             yield current
 
 
-def _load_batch(paths, start, stop, size, max_pixels):
+def load_batch(paths, start, stop, size, max_pixels):
+    """Rows start..stop-1 of `paths` as (rows read, float32 batch of them, [(row, ImageError)])."""
     rows, images, errors = [], [], []
     for row in range(start, stop):
         try:

@@ -5,7 +5,7 @@ import logging
 import os
 import sys
 
-from .settings import BACKBONE_SIZES, Settings
+from .settings import BACKBONE_SIZES, ENGINES, Settings
 
 VERBOSE = "-v" in sys.argv or "--verbose" in sys.argv
 # TensorFlow reads this when first imported (later, by a stage): its start-up notes only with -v.
@@ -49,6 +49,17 @@ def add_network_options(result):
                              "default: BACKBONE_WEIGHTS in config.py)")
     result.add_argument("--image-size", type=int, help="network input size in pixels (default: the backbone's)")
     result.add_argument("--batch-size", type=int, help="photos per batch (default: BATCH_SIZE in config.py)")
+    return result
+
+
+def add_engine_options(result):
+    result.add_argument("--workers", type=int,
+                        help="processes for photo work, or CPUs of a private Ray (default: WORKERS, all cores)")
+    result.add_argument("--engine", choices=ENGINES,
+                        help="where stages 01 and 03 run (default: ENGINE in config.py or $PRODCLUSTER_ENGINE)")
+    result.add_argument("--ray-address", metavar="HOST:PORT",
+                        help="Ray cluster to join with --engine ray (default: RAY_ADDRESS in config.py or "
+                             "$RAY_ADDRESS; none: a private one)")
     return result
 
 

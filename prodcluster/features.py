@@ -22,19 +22,31 @@ from .settings import FEATURE_LAYERS
 log = logging.getLogger(__name__)
 
 
-def feature_network(settings):
-    """(network, description): the fine-tuned extractor if saved, else the pretrained backbone."""
+def feature_source(settings):
+    """Which network stage 03 reads, as features.json records it: the fine-tuned one if saved, else the backbone."""
     path = settings.finetuned_model
     if settings.use_finetuned and path.is_file():
         _check_same_backbone(path, settings)
-        log.info("03: features from the fine-tuned network %s (layer %s)", path, settings.feature_layer)
-        return load_feature_extractor(path, settings.feature_layer), {
-            "source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer,
-            "finetuned_on": settings.finetuned_from or settings.dataset}
-    log.info("03: no fine-tuned network at %s; using the plain pretrained %s", path, settings.backbone)
-    network = build_backbone(settings.backbone, settings.input_size,
-                             settings.backbone_weights.get(settings.backbone), settings.cache)
-    return network, {"source": "pretrained", "model": settings.backbone, "layer": "pooled"}
+        return {"source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer,
+                "finetuned_on": settings.finetuned_from or settings.dataset}
+    return {"source": "pretrained", "model": settings.backbone, "layer": "pooled"}
+
+
+def feature_network(settings, threads=None):
+    """(network, runtime): the network of `feature_source`, run by the RUNTIME setting (or Keras, its fallback).
+
+    `threads`: how many CPU threads LiteRT may use (default: all)."""
+    from .runtime import for_runtime
+    if feature_source(settings)["source"] == "finetuned":
+        log.info("03: features from the fine-tuned network %s (layer %s)", settings.finetuned_model,
+                 settings.feature_layer)
+        network = load_feature_extractor(settings.finetuned_model, settings.feature_layer)
+    else:
+        log.info("03: no fine-tuned network at %s; using the plain pretrained %s", settings.finetuned_model,
+                 settings.backbone)
+        network = build_backbone(settings.backbone, settings.input_size,
+                                 settings.backbone_weights.get(settings.backbone), settings.cache)
+    return for_runtime(network, settings.runtime, settings.cache, threads)
 
 
 def _check_same_backbone(path, settings):
@@ -45,28 +57,40 @@ def _check_same_backbone(path, settings):
                          "02_feature_network_fine_tuning.py or change BACKBONE / IMAGE_SIZE")
 
 
-def write_rows(network, paths, settings, tmp, normalize):
-    """Write the vectors of the readable photos to the .npy file `tmp`; return (rows kept, [(row, ImageError)])."""
-    dim = network.output_shape[-1]
-    output = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(paths), dim))
-    kept, errors = [], []
-    existing = [i for i, path in enumerate(paths) if path.exists()]
-    batches = iter_batches([paths[i] for i in existing], settings.input_size, settings.batch_size,
-                           settings.max_image_pixels)
-    written = 0
-    for rows, images, batch_errors in progress_bar(batches, total=-(-len(existing) // settings.batch_size),
-                                           desc="03 features"):
-        errors += [(existing[row], error) for row, error in batch_errors]
-        if len(rows):
-            vectors = photo_vectors(network, images, settings.test_time_flip)
-            output[written:written + len(rows)] = _l2_normalize(vectors) if normalize else vectors
-            written += len(rows)
-            kept += [existing[row] for row in rows]
+def vectors_here(network, paths, settings):
+    """Yield (rows, vectors, [(row, reason)]) batch by batch, `network` running in this process."""
+    batches = iter_batches(paths, settings.input_size, settings.batch_size, settings.max_image_pixels)
+    for rows, images, errors in batches:
+        vectors = photo_vectors(network, images, settings.test_time_flip) if len(rows) else None
+        yield rows, vectors, [(row, error.reason) for row, error in errors]
+
+
+def write_rows(batches, n_rows, tmp, normalize):
+    """Write each batch's vectors at their rows of the .npy file `tmp`, then keep only the rows written.
+
+    `batches` yields (rows, vectors, [(row, reason)]) in any order. Returns (rows kept, in
+    order; [(row, reason)] of the photos that could not be read; vector length).
+    """
+    output, kept, errors = None, [], []
+    with progress_bar(total=n_rows, desc="03 features", unit="photo") as bar:
+        for rows, vectors, batch_errors in batches:
+            bar.update(len(rows) + len(batch_errors))
+            errors += batch_errors
+            if len(rows):
+                if output is None:
+                    output = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                                       shape=(n_rows, vectors.shape[1]))
+                output[np.asarray(rows)] = _l2_normalize(vectors) if normalize else vectors
+                kept += [int(row) for row in rows]
+    if output is None:
+        return [], errors, 0
     output.flush()
+    dim = output.shape[1]
     del output
-    if kept and len(kept) < len(paths):
+    kept.sort()
+    if len(kept) < n_rows:
         _compact(tmp, kept)
-    return kept, errors
+    return kept, errors, dim
 
 
 def photo_vectors(network, images, flip=False):
@@ -78,9 +102,9 @@ def photo_vectors(network, images, flip=False):
 
 
 def _compact(tmp, rows):
-    """Keep only the first len(rows) written rows (rows are written densely in order)."""
+    """Keep only `rows` of the .npy file `tmp`, in their order."""
     full = np.load(tmp, mmap_mode="r")
-    kept = np.array(full[:len(rows)])
+    kept = np.array(full[rows])
     del full
     with open(tmp, "wb") as handle:
         np.save(handle, kept, allow_pickle=False)

@@ -43,12 +43,12 @@ class LiteRTNetwork:
         return self.interpreter.get_tensor(self._output).copy()
 
 
-def for_runtime(network, runtime, cache_dir):
+def for_runtime(network, runtime, cache_dir, threads=None):
     """`network` itself for "keras"; for "tflite" its LiteRT version, or `network` if it cannot be converted."""
     if runtime == "keras":
         return network, "keras"
     try:
-        return LiteRTNetwork(network, cache_dir), "tflite"
+        return LiteRTNetwork(network, cache_dir, threads), "tflite"
     except Exception as error:  # the converter raises many kinds; Keras still works
         log.warning("03: LiteRT cannot run this network (%s: %s); using Keras", type(error).__name__, error)
         return network, "keras"

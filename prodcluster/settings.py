@@ -18,6 +18,7 @@ EMBEDDING_LOSSES = ("supcon", "cosface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
 RUNTIMES = ("keras", "tflite")
+ENGINES = ("local", "ray")
 
 
 def _cluster_methods():
@@ -60,6 +61,14 @@ class Settings:
     cache_dir: str = setting("cache", "converted pretrained weights, shared by all data sets")
     seed: int = setting(42, "two runs give the same clusters", stages=("split", "02", "04", "visualize"), least=0)
     workers: int | None = setting(None, "processes for image work; None: one per core", least=1, optional=True)
+    engine: str = setting("local", "one machine needs no cluster; \"ray\" runs stages 01 and 03 on a Ray cluster "
+                          "with the same per-photo code and outputs", choices=ENGINES)
+    ray_address: str | None = setting(None, "None: a private Ray on this machine (WORKERS CPUs); \"host:port\": join "
+                                      "that cluster, whose nodes all see WORK_DIR", optional=True)
+    ray_actors: int | None = setting(None, "copies of stage 03's network, each decoding its own photos; None: as "
+                                     "many as the cluster's CPUs allow", least=1, optional=True)
+    ray_cpus_per_actor: int = setting(1, "copies never share threads; raise it where memory, not CPUs, limits the "
+                                      "copies (about 1.2 GB each)", least=1)
     preprocess: str = setting(
         "auto", "removes backgrounds only where that makes a model's photos look alike; a mix is kept as it is "
         "(docs/decisions.md)", stages=("01",), choices=PREPROCESS_METHODS)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import pairwise_distances_argmin
 
-from . import background, clustering, labels, metrics, refinement, report, split, visual
+from . import background, clustering, engine, labels, metrics, refinement, report, split, visual
 from .fileio import (
     atomic_path,
     load_npy,
@@ -62,9 +62,12 @@ def preprocess(settings, save_masks=False, force=False):
     """Stage 01: background removal of every listed photo into img/<DATASET> (masks into data/<DATASET>/masks)."""
     files = load_image_list(settings)
     mask_dir = settings.masks if save_masks or settings.save_masks else None
-    rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
-                                            workers=settings.workers, mask_dir=mask_dir,
-                                            max_pixels=settings.max_image_pixels, force=force)
+    with engine.opened(settings) as runner:
+        rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
+                                                workers=runner.cpus, mask_dir=mask_dir,
+                                                max_pixels=settings.max_image_pixels, force=force,
+                                                map_chunks=runner.map_chunks)
+        _print_summary(runner, "01")
     record_rejected(settings, "01", rejected[["file", "reason"]])
     if len(rejected) == len(files):
         raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
@@ -78,6 +81,12 @@ def preprocess(settings, save_masks=False, force=False):
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
           f"{len(rejected)} rejected")
     return rejected
+
+
+def _print_summary(runner, stage):
+    summary = runner.summary(stage)
+    if summary:
+        print(summary)
 
 
 def make_training_folders(settings):
@@ -124,29 +133,30 @@ def extract_features(settings, normalize=True):
     photos; photos that cannot be read are listed as rejected and left out.
     """
     from . import features
-    from . import runtime as runtime_module
     files = load_image_list(settings)
-    paths = [settings.img / name for name in files]
-    missing = [name for name, path in zip(files, paths) if not path.exists()]
-    if len(missing) == len(files):
+    present = [name for name in files if (settings.img / name).exists()]
+    if not present:
         raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
                                 "run 01_img_preprocess.py first")
-    network, description = features.feature_network(settings)
-    network, runtime = runtime_module.for_runtime(network, settings.runtime, settings.cache)
-    with atomic_path(settings.data_file("features")) as tmp:  # not renamed into place if this raises
-        rows, errors = features.write_rows(network, paths, settings, tmp, normalize)
-        rejected = [(files[row], "03", error.reason) for row, error in errors]
-        rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)") for name in missing]
+    description = features.feature_source(settings)
+    with engine.opened(settings) as runner, atomic_path(settings.data_file("features")) as tmp:
+        # tmp is not renamed into place if this raises
+        rows, errors, dim = features.write_rows(runner.photo_vectors([settings.img / name for name in present]),
+                                                len(present), tmp, normalize)
+        rejected = [(present[row], "03", reason) for row, reason in errors]
+        rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)")
+                     for name in sorted(set(files) - set(present))]
         record_rejected(settings, "03", rejected_frame(rejected))
         if not rows:
             raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
                              f"{settings.data_file('rejected')}")
-    kept = [files[row] for row in rows]
+        _print_summary(runner, "03")
+    kept = [present[row] for row in rows]
     write_lines(settings.data_file("feature_files"), kept)
     info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
             **({"test_time_flip": True} if settings.test_time_flip else {}),
-            "normalized": normalize, "n_images": len(kept), "dim": network.output_shape[-1],
-            **({"runtime": runtime} if runtime != "keras" else {}),
+            "normalized": normalize, "n_images": len(kept), "dim": dim,
+            **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
             "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)
     return info
