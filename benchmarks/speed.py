@@ -218,11 +218,11 @@ def run_stage(stage, overrides, n):
     return result
 
 
-def run_child(job, folder):
-    """Run `job` in a fresh `python -m benchmarks.speed --job ...`; its result with the child's peak RSS in MB."""
+def run_child(job, folder, module="benchmarks.speed"):
+    """Run `job` in a fresh `python -m <module> --job ...`; its result with the child's peak RSS in MB."""
     folder.mkdir(parents=True, exist_ok=True)
     result_file = folder / f".job_{time.monotonic_ns()}.json"
-    child = subprocess.Popen([sys.executable, "-m", "benchmarks.speed", "--job",
+    child = subprocess.Popen([sys.executable, "-m", module, "--job",
                               json.dumps({**job, "result": str(result_file)})], cwd=REPO)
     # wait4 reports this child's own peak RSS (with its reaped children's), where
     # getrusage(RUSAGE_CHILDREN) would give the largest of all children so far.
