@@ -110,3 +110,28 @@ def test_test_count_needs_the_scene_protocol_and_a_positive_number(extra):
 def test_skipping_comparators_keeps_only_our_clusterings(settings):
     assert set(fashion_mnist.finetuned_clusterings(settings, 10, comparators=False)) == {"ours", "ours_true_k"}
     assert fashion_mnist.parse_args(["--skip-comparators"]).skip_comparators
+
+
+def test_scale_benchmark_records_both_engines_and_every_size(tmp_path):
+    from benchmarks import scale
+    readme = tmp_path / "README.md"
+    readme.write_text("# bench\n<!-- scale:start -->\n<!-- scale:end -->\n")
+    args = scale.parse_args(["--photos", "12", "--sizes", "300,400", "--root", str(tmp_path / "work"),
+                             "--results", str(tmp_path / "scale.json"), "--readme", str(readme)])
+    record = scale.run(args, "python -m benchmarks.scale --photos 12 --sizes 300,400")
+    assert json.loads((tmp_path / "scale.json").read_text()) == json.loads(json.dumps(record))
+    assert record["engines"]["same_photos"] and record["engines"]["max_feature_difference"] <= 1e-5
+    assert record["ray_nodes_tested"] == 1 and record["ray_startup_seconds"] > 0
+    assert record["engine_overhead_ratio_2k"] > 0
+    assert set(record["stage04_seconds"]) == set(record["stage04_ari"]) == {"300", "400"}
+    assert all(0 < ari <= 1 for ari in record["stage04_ari"].values())
+    assert record["stage04_per_point_ratio_100k_vs_10k"] is None  # neither size was measured
+    assert "| ray |" in readme.read_text() and "| 400 |" in readme.read_text()
+
+
+def test_grouped_vectors_have_unit_length_and_uneven_groups():
+    from benchmarks import scale
+    vectors, groups = scale.grouped_vectors(5000, seed=1, dimensions=32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    sizes = np.sort(np.bincount(groups, minlength=scale.GROUPS))[::-1]
+    assert sizes[0] > 10 * max(sizes[-1], 1)  # one group holds far more photos than the smallest

@@ -331,3 +331,11 @@ def test_reference_grid_is_dense_then_geometric():
     grid = clustering._k_grid(100, {"dense_k": 5, "k_step": 1.5})
     assert grid[:4] == [2, 3, 4, 5] and grid[-1] == 100
     assert all(later > earlier for earlier, later in zip(grid, grid[1:])) and len(grid) < 15
+
+
+def test_pca_is_fitted_on_a_sample_of_a_large_set_and_projects_every_vector():
+    data = np.random.default_rng(0).standard_normal((clustering.PCA_SAMPLE + 500, 40)).astype(np.float32)
+    reduced, pca = clustering._reduced(data, 8, seed=0)
+    assert pca.n_samples_ == clustering.PCA_SAMPLE
+    assert reduced.shape == (len(data), 8) and reduced.dtype == np.float32
+    np.testing.assert_allclose(reduced[-5:], pca.transform(data[-5:]), atol=1e-5)
