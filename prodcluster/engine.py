@@ -11,6 +11,7 @@ photos and write stage 01's photos there. Ray is imported only when ENGINE is "r
 """
 import logging
 import os
+import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from .batches import load_batch
 log = logging.getLogger(__name__)
 PACKAGE = Path(__file__).resolve().parent
 ACTOR_START_SECONDS = 600
+REACH_SECONDS = 10
 
 
 @contextmanager
@@ -40,6 +42,9 @@ def opened(settings):
         print(f"ray: {where}, {len(_alive_nodes(ray))} node(s), {int(_cpus(ray))} CPUs "
               f"(ready in {time.perf_counter() - start:.1f} s)")
     try:
+        if _cpus(ray) < 1:
+            raise ValueError(f"the Ray cluster at {settings.ray_address} has no CPU to run tasks on: start a worker "
+                             "node with `ray start --address ...`, or a head without --num-cpus 0")
         yield RayEngine(ray, settings)
     finally:
         if started_here:
@@ -59,10 +64,23 @@ def _connect(ray, settings):
                    "env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}}
     options = {"runtime_env": runtime_env, "log_to_driver": False, "logging_level": level}
     if settings.ray_address:
+        _check_reachable(settings.ray_address)
         ray.init(address=settings.ray_address, **options)
     else:  # "local" starts a new cluster even where RAY_ADDRESS names another one
         ray.init(address="local", num_cpus=settings.workers or os.cpu_count() or 1, include_dashboard=False,
                  **options)
+
+
+def _check_reachable(address):
+    """Fail fast on a "host:port" nobody listens on: Ray would retry for minutes."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return  # another form Ray accepts ("auto", "ray://..."): Ray checks it
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_SECONDS).close()
+    except OSError as error:
+        raise RuntimeError(f"no Ray cluster answers at RAY_ADDRESS = {address!r} ({error}): start its head with "
+                           "`ray start --head --port PORT`, or leave RAY_ADDRESS unset for a private Ray") from None
 
 
 def _alive_nodes(ray):

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from prodcluster import engine
 from prodcluster.demo import make_demo
 from prodcluster.settings import Settings
 
@@ -151,3 +152,12 @@ with engine.opened(settings) as runner:
 def test_an_unknown_engine_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="ENGINE is 'spark': 'spark' is not one of local, ray"):
         Settings(engine="spark").validate()
+
+
+def test_an_address_nobody_answers_on_stops_at_once_with_what_to_do(tmp_path):
+    settings = Settings(root=tmp_path, engine="ray", ray_address=f"127.0.0.1:{_free_port()}")
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match="no Ray cluster answers at RAY_ADDRESS"):
+        with engine.opened(settings):
+            pass
+    assert time.monotonic() - start < 30
