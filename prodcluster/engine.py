@@ -94,8 +94,6 @@ def _cpus(ray):
 class LocalEngine:
     """This machine: stage 01 on a process pool, stage 03's network in this process."""
 
-    name = "local"
-
     def __init__(self, settings):
         self.settings = settings
         self.cpus = settings.workers or os.cpu_count() or 1
@@ -115,8 +113,6 @@ class LocalEngine:
 
 class RayEngine:
     """A Ray cluster, joined or started by `opened`; remembers which nodes did the work."""
-
-    name = "ray"
 
     def __init__(self, ray, settings):
         self.ray = ray
