@@ -106,9 +106,9 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
-    runtime: str = setting("keras", "runs everywhere; \"tflite\" (LiteRT): same features to 1e-4 cosine, 1.8x as "
-                           "fast (speed_runtimes.json), not yet run on fine-tuned networks", stages=("03",),
-                           choices=RUNTIMES)
+    runtime: str = setting("keras", "runs everywhere; \"tflite\" (LiteRT): same features to 1e-4 cosine, also of "
+                           "fine-tuned networks, 1.8x as fast (speed_runtimes.json); not yet measured on the suite",
+                           stages=("03",), choices=RUNTIMES)
     test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
                                    stages=("03",))
     feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",

@@ -108,3 +108,18 @@ def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_p
     assert metrics["n_clustered"] == 24 and metrics["n_scored"] == 12
     assert (tmp_path / "img" / "mine" / "seller 0" / "IMG 0000.jpg").is_file()
     assert (tmp_path / "result" / "mine" / "report.html").is_file()
+
+
+def test_litert_runs_a_fine_tuned_network_with_keras_features(tiny_demo):
+    from prodcluster.runtime import LiteRTNetwork
+    settings = tiny_demo
+    stages.fine_tune(settings)
+    extractor = features.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
+    files = handoff.load_image_list(settings)
+    images = np.stack([load_for_network(settings.img / name, settings.input_size, settings.max_image_pixels)
+                       for name in files[:6]]).astype(np.float32)
+    keras_vectors = np.asarray(extractor.predict_on_batch(images))
+    lite_vectors = LiteRTNetwork(extractor, settings.cache).predict_on_batch(images)
+    cosine = (keras_vectors * lite_vectors).sum(1) / np.linalg.norm(keras_vectors, axis=1) / np.linalg.norm(
+        lite_vectors, axis=1)
+    assert (1 - cosine).max() < 1e-4
