@@ -68,7 +68,7 @@ class Settings:
     ray_actors: int | None = setting(None, "copies of stage 03's network, each decoding its own photos; None: as "
                                      "many as the cluster's CPUs allow", least=1, optional=True)
     ray_cpus_per_actor: int = setting(1, "copies never share threads; raise it where memory, not CPUs, limits the "
-                                      "copies (about 1.2 GB each)", least=1)
+                                      "copies (each holds its own TensorFlow)", least=1)
     preprocess: str = setting(
         "auto", "removes backgrounds only where that makes a model's photos look alike; a mix is kept as it is "
         "(docs/decisions.md)", stages=("01",), choices=PREPROCESS_METHODS)
