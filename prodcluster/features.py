@@ -6,14 +6,13 @@ the log and in features.json). From the fine-tuned network it reads `feature_lay
 groups unseen models best on the Fashion-MNIST benchmark (docs/decisions.md). Every vector is
 L2-normalised by default, so distances compare directions, as the embedding was trained.
 Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
-of photos.
+of photos. Keras is imported only where a network is built: on a Ray cluster the driver writes
+the rows and never needs it.
 """
 import logging
 
-import keras
 import numpy as np
 
-from .backbones import build_backbone
 from .batches import iter_batches
 from .fileio import read_json
 from .progress import progress_bar
@@ -36,6 +35,7 @@ def feature_network(settings, threads=None):
     """(network, runtime): the network of `feature_source`, run by the RUNTIME setting (or Keras, its fallback).
 
     `threads`: how many CPU threads LiteRT may use (default: all)."""
+    from .backbones import build_backbone
     from .runtime import for_runtime
     if feature_source(settings)["source"] == "finetuned":
         log.info("03: features from the fine-tuned network %s (layer %s)", settings.finetuned_model,
@@ -117,6 +117,7 @@ def _l2_normalize(vectors):
 
 def load_feature_extractor(path, layer):
     """The fine-tuned network cut at `layer` (one of FEATURE_LAYERS), loaded in safe mode."""
+    import keras
     if layer not in FEATURE_LAYERS:
         raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
     model = keras.models.load_model(path, safe_mode=True, compile=False)

@@ -161,3 +161,11 @@ def test_an_address_nobody_answers_on_stops_at_once_with_what_to_do(tmp_path):
         with engine.opened(settings):
             pass
     assert time.monotonic() - start < 30
+
+
+def test_the_driver_side_of_stage_03_loads_no_tensorflow():
+    code = ("import sys; from prodcluster import engine, features, stages\n"
+            "print(sorted(name for name in ('tensorflow', 'keras') if name in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
