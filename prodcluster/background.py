@@ -82,7 +82,6 @@ MAX_FOREGROUND = 0.9
 # auto: one method for the whole data set, from a survey of its backgrounds
 SURVEY_PHOTOS = 300  # seeded sample of photos whose background kind is looked at
 CLUTTERED_SET_SHARE = 0.5  # from this share of cluttered backgrounds up, auto removes backgrounds (grabcut)
-STUDIO_SET_SHARE = 0.9  # from this share of white and studio backgrounds up, auto whitens them too
 
 JPEG_SIGNATURE = b"\xff\xd8\xff"
 CHUNKS_PER_WORKER = 4
@@ -155,16 +154,16 @@ def auto_method(kinds):
     """The method `auto` applies to a data set whose photos' background kinds are `kinds`.
 
     Removal is applied where it makes a model's photos look alike: where most backgrounds are
-    cluttered, and where nearly all are studio backgrounds (tinted ones turn white like the
-    white ones). In between, the cut-outs of the few cluttered photos would differ from their
-    studio siblings, so every photo is kept as it is.
+    cluttered. Elsewhere the cut-outs of the few cluttered photos would differ from their studio
+    siblings, and whitening tinted studio backgrounds gained on one studio set and lost on
+    another, so every photo is kept as it is.
     """
     counts = Counter(kinds)
     total = sum(counts.values())
     if not total:
         return "none"
     cluttered = counts[CLUTTERED_KIND] / total
-    return "grabcut" if cluttered >= CLUTTERED_SET_SHARE or 1 - cluttered >= STUDIO_SET_SHARE else "none"
+    return "grabcut" if cluttered >= CLUTTERED_SET_SHARE else "none"
 
 
 def method_settings(method):

@@ -318,8 +318,7 @@ def test_a_graded_studio_background_counts_as_studio_and_a_cluttered_one_does_no
 @pytest.mark.parametrize("kinds, chosen", [(["studio"] * 6 + ["cluttered"] * 4, "none"),
                                            (["white"] * 5 + ["cluttered"] * 5, "grabcut"),
                                            (["cluttered"] * 3, "grabcut"), ([], "none"),
-                                           (["studio"] * 10 + ["white"] * 9 + ["cluttered"], "grabcut"),
-                                           (["studio"] * 10 + ["white"] * 8 + ["cluttered"] * 2, "grabcut"),
+                                           (["studio"] * 10 + ["white"] * 10, "none"),
                                            (["studio"] * 10 + ["white"] * 7 + ["cluttered"] * 3, "none")])
 def test_auto_removes_where_it_makes_a_set_look_alike(kinds, chosen):
     assert background.auto_method(kinds) == chosen
@@ -331,7 +330,7 @@ def test_background_kinds_of_white_tinted_and_cluttered_photos():
     assert background.background_kind(product_photo(0, textured=True)[0]) == "cluttered"
 
 
-@pytest.mark.parametrize("cluttered, method", [(0, "grabcut"), (2, "none"), (6, "grabcut")])
+@pytest.mark.parametrize("cluttered, method", [(0, "none"), (2, "none"), (6, "grabcut")])
 def test_auto_applies_one_method_to_the_whole_set(tmp_path, cluttered, method):
     names = []
     for seed in range(6):
