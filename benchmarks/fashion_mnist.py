@@ -172,7 +172,8 @@ def record(test, timer, method, command, facts):
     return {"dataset": test.dataset, "method": method, **_score_fields(report["scores"]),
             "recall_at_1_unseen": report["recall_at_1_unseen"], "k_criterion": info.get("k_criterion"),
             "cluster_method": info["method"], "backbone": test.backbone, "image_size": test.input_size,
-            "preprocess": test.preprocess, "feature_source": report["features"]["source"], **facts,
+            "preprocess": test.preprocess, "feature_source": report["features"]["source"],
+            "runtime": report["features"].get("runtime", "keras"), **facts,
             **_run_facts(timer, command)}
 
 
