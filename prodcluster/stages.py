@@ -38,8 +38,8 @@ from .settings import FEATURE_LAYERS, MODEL_FILES
 
 log = logging.getLogger(__name__)
 UNCLUSTERED = -1
-AUTO_REASONS = {"grabcut": "backgrounds are removed, so every photo of a model ends up on white",
-                "none": "a mix of studio and cluttered backgrounds, so every photo is kept as it is"}
+AUTO_REASONS = {"grabcut": "most backgrounds are cluttered, so they are removed and every photo ends up on white",
+                "none": "most backgrounds are white or studio, so every photo is kept as it is"}
 
 
 def make_labels(settings):
