@@ -59,7 +59,7 @@ SOM_DEFAULTS = {
     "nodes_per_sqrt_n": 5.0,  # MiniSom's rule of thumb: 5 * sqrt(N) nodes
     "max_nodes": 1000,
     "linkage": "ward+average",  # over the nodes ("ward" weighs each by its images); "+": the best silhouette wins
-    "linkage_tie": 0.005,  # a later linkage must beat the best silhouette so far by this share: less is sample noise
+    "linkage_tie": 0.02,  # a later linkage must beat the best silhouette so far by this share: less is noise of the map
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     **_K_CHOICE,
 }
@@ -164,10 +164,7 @@ def _cluster_som(data, seed, k, settings):
     sample = _sample_indices(len(data), settings["sample_size"], seed)
     choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
                            _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]
-    best = 0
-    for index, choice in enumerate(choices[1:], start=1):
-        if choice[0] > choices[best][0] + settings["linkage_tie"] * abs(choices[best][0]):
-            best = index
+    best = kept_hierarchy([choice[0] for choice in choices], settings["linkage_tie"])
     _, partitions, k, criterion, curve, curves = choices[best]
     settings["linkage_chosen"] = settings["linkage"].split("+")[best]
     som_weights = _in_feature_space(som.get_weights(), pca)
@@ -207,6 +204,15 @@ def _cut_choice(sample_data, sample_bmu, partitions, k, largest_k, settings):
         sample_labels = {k: sample_labels[k]}
     silhouettes = silhouettes or _silhouette_curve(sample_data, sample_labels, settings)
     return max(silhouettes.values(), default=-1.0), partitions, k, criterion, curve, curves
+
+
+def kept_hierarchy(best_silhouettes, tie):
+    """Index of the hierarchy kept: a later one must beat the best so far by `tie` x its silhouette."""
+    best = 0
+    for index, silhouette in enumerate(best_silhouettes[1:], start=1):
+        if silhouette > best_silhouettes[best] + tie * abs(best_silhouettes[best]):
+            best = index
+    return best
 
 
 def _reduced(data, n_components, seed):

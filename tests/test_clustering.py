@@ -339,3 +339,9 @@ def test_pca_is_fitted_on_a_sample_of_a_large_set_and_projects_every_vector():
     assert pca.n_samples_ == clustering.PCA_SAMPLE
     assert reduced.shape == (len(data), 8) and reduced.dtype == np.float32
     np.testing.assert_allclose(reduced[-5:], pca.transform(data[-5:]), atol=1e-5)
+
+
+@pytest.mark.parametrize("silhouettes, kept", [([0.3274, 0.3307], 0), ([0.4991, 0.5162], 1), ([0.5, 0.5], 0),
+                                               ([0.30, 0.29, 0.40], 2)])
+def test_a_later_hierarchy_is_kept_only_when_clearly_better(silhouettes, kept):
+    assert clustering.kept_hierarchy(silhouettes, tie=0.02) == kept
