@@ -45,7 +45,9 @@ RESULTS_FILE = REPO / "benchmarks" / "results" / "speed.json"
 README = REPO / "benchmarks" / "README.md"
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 DEFAULT_SIZES = (1000, 2000, 5000, 10000)
-DEFAULT_BACKBONES = (("efficientnet_lite0", 224), ("inception_v3", 299))
+DEFAULT_BACKBONES = (("efficientnet_lite0", 224, "tflite"), ("efficientnet_lite0", 224, "keras"),
+                     ("efficientnet_lite1", 240, "tflite"), ("efficientnet_lite2", 260, "tflite"),
+                     ("inception_v3", 299, "tflite"))
 PHOTOS_PER_MODEL = 70
 STAGES = ("01", "03", "04", "pipeline")
 PROFILE_PIECES = ("decode", "resize", "to_float", "network", "write")
@@ -60,8 +62,8 @@ def parse_args(argv=None):
                         help="comma-separated numbers of photos (default: 1000,2000,5000,10000)")
     parser.add_argument("--backbones", type=_backbones, default=DEFAULT_BACKBONES,
                         help="comma-separated NAME:SIZE[:RUNTIME] for stage 03 (RUNTIME keras, the default, or "
-                             "tflite); the first also runs the stages and the pipeline "
-                             "(default: efficientnet_lite0:224,inception_v3:299)")
+                             "tflite); the first also runs the stages and the pipeline (default: "
+                             + ",".join(":".join(map(str, triple)) for triple in DEFAULT_BACKBONES) + ")")
     parser.add_argument("--root", type=Path, default=Path(tempfile.gettempdir()) / "prodcluster_speed",
                         help="work folder (default: %(default)s): the generated photos are kept, everything "
                              "under runs/ is redone")
@@ -412,6 +414,7 @@ def _reference_job(job):
     """Network build time, the naive reference (first, so it pays the first call as stage 03 does), the profile."""
     from prodcluster.features import feature_network
     from prodcluster.handoff import load_image_list
+    from prodcluster.runtime import for_runtime
     settings = _settings(job["settings"])
     weights_file, weights = _weights_file(settings, job["weights_dir"])
     if weights_file:
@@ -420,12 +423,10 @@ def _reference_job(job):
     start = time.perf_counter()
     network, _ = feature_network(settings.replace(runtime="keras"))  # the Keras network: the naive yardstick
     build_seconds = round(time.perf_counter() - start, 3)
-    if settings.runtime == "tflite":  # converted now, so stage 03 times running it, not converting it
-        from prodcluster.runtime import converted
-        converted(network, settings.cache)
+    runner, _ = for_runtime(network, settings.runtime, settings.cache)  # converted now: stage 03 only runs it
     naive = naive_reference(network, paths, settings.input_size, settings.batch_size)
     scratch = settings.data / "profile_features.npy"
-    profile = profile_stage03(network, paths[:job["profile_photos"]], settings, scratch)
+    profile = profile_stage03(runner, paths[:job["profile_photos"]], settings, scratch)
     scratch.unlink()
     return {"backbone": settings.backbone, "image_size": settings.input_size, "runtime": settings.runtime,
             "weights": weights,
