@@ -1,0 +1,62 @@
+"""The suite's default pipeline with each measured set of features, side by side.
+
+Each `python -m benchmarks.suite` run with other features than the defaults (`--backbone`,
+`--test-time-flip`) keeps its records in benchmarks/results/suite_<features>/. This reads every
+suite*/suite.json and rebuilds the README's features table: the default ARI (and k) on each
+`tune` protocol, the mean over the protocols every row ran, and the commits the records come
+from, since the rows need not come from one run.
+
+Run `python -m benchmarks.features_table`.
+"""
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.run_facts import replace_block
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+START, END = "<!-- features:start -->", "<!-- features:end -->"
+
+
+def load_summaries(results):
+    """{features: suite summary} of every suite*/suite.json under `results`, the default suite first."""
+    paths = sorted(Path(results).glob("suite*/suite.json"), key=lambda path: (path.parent.name != "suite", path))
+    summaries = [json.loads(path.read_text()) for path in paths]
+    return {summary["features"]: summary for summary in summaries}
+
+
+def markdown(summaries, role="tune"):
+    rows = {features: {row["protocol"]: row for row in summary["protocols"] if row["role"] == role}
+            for features, summary in summaries.items()}
+    protocols = list(dict.fromkeys(name for by_protocol in rows.values() for name in by_protocol))
+    common = [name for name in protocols if all(name in by_protocol for by_protocol in rows.values())]
+    head = ["features", *protocols, f"mean of {len(common)}", "record commits"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for features, by_protocol in rows.items():
+        cells = [_score(by_protocol.get(name)) for name in protocols]
+        mean = sum(by_protocol[name]["ari_default"] for name in common) / len(common) if common else None
+        commits = ", ".join(summaries[features].get("record_commits") or [])
+        lines.append("| " + " | ".join([features, *cells, "-" if mean is None else f"{mean:.3f}", commits]) + " |")
+    return "\n".join(lines + ["", "Default ARI (k pred / k true) on the `tune` protocols; produced by "
+                                  "`python -m benchmarks.features_table` from the suite runs named in "
+                                  "each folder's suite.json."])
+
+
+def _score(row):
+    return "-" if row is None else f"{row['ari_default']:.3f} ({row['k_pred']}/{row['k_true']})"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.features_table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the suite*/ record folders")
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose table is rebuilt")
+    args = parser.parse_args(argv)
+    table = markdown(load_summaries(args.results))
+    replace_block(args.readme, START, END, table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""The features table: each suite run's default ARI per tune protocol, the mean over the protocols all ran."""
+import json
+
+from benchmarks import features_table
+
+
+def write_summary(results, features, scores, commit):
+    rows = [{"protocol": name, "role": "tune", "ari_default": ari, "k_pred": 9, "k_true": 10}
+            for name, ari in scores.items()]
+    rows.append({"protocol": "held_out", "role": "confirm", "ari_default": 0.1, "k_pred": 1, "k_true": 2})
+    folder = results / ("suite" if features == "lite0" else f"suite_{features}")
+    folder.mkdir()
+    (folder / "suite.json").write_text(json.dumps({"features": features, "protocols": rows,
+                                                   "record_commits": [commit]}))
+
+
+def test_rows_show_every_tune_protocol_and_average_only_the_shared_ones(tmp_path):
+    write_summary(tmp_path, "lite0+flip", {"a": 0.5}, "bbb")
+    write_summary(tmp_path, "lite0", {"a": 0.9, "b": 0.7}, "aaa")
+    table = features_table.markdown(features_table.load_summaries(tmp_path)).splitlines()
+    assert table[0] == "| features | a | b | mean of 1 | record commits |"
+    assert table[2] == "| lite0 | 0.900 (9/10) | 0.700 (9/10) | 0.900 | aaa |"
+    assert table[3] == "| lite0+flip | 0.500 (9/10) | - | 0.500 | bbb |"
