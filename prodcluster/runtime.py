@@ -57,8 +57,9 @@ def for_runtime(build, runtime, cache_dir, sources, threads=None):
     """
     if runtime == "keras":
         return build(), "keras"
-    network = None if all(Path(part).is_file() for part in sources if isinstance(part, Path)) else build()
-    path = model_path(cache_dir, sources)  # after building: a build may download a source file
+    sources_ready = all(Path(part).is_file() for part in sources if isinstance(part, Path))
+    network = None if sources_ready else build()  # first: a build may download a source file
+    path = model_path(cache_dir, sources)
     if network is None and not path.is_file():
         network = build()
     try:
