@@ -93,8 +93,20 @@ def _installed_versions():
 def convert(network, path):
     """Convert the Keras `network` to a LiteRT model at `path` (written atomically); returns `path`."""
     import tensorflow as tf
-    with contextlib.redirect_stdout(io.StringIO()):  # the export lists every tensor on stdout
+    with contextlib.redirect_stdout(io.StringIO()), _quiet_logger("tensorflow"):  # the export lists every tensor
         blob = tf.lite.TFLiteConverter.from_keras_model(network).convert()
     with atomic_path(path) as tmp:
         tmp.write_bytes(blob)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_logger(name):
+    """Only warnings and errors from the logger `name` while inside."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
