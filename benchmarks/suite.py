@@ -105,8 +105,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="tiny sets, small photos and one epoch: checks the harness, not the methods")
     parser.add_argument("--root", type=Path, default=REPO / "cache" / "suite", help="work folder of the sets")
-    parser.add_argument("--backbone", default=DEFAULTS.backbone, choices=list(BACKBONE_SIZES),
-                        help="backbone network, at each protocol's image size (default: %(default)s)")
+    parser.add_argument("--backbone", default=DEFAULTS.backbone,
+                        help=f"backbone network, at each protocol's image size: {', '.join(BACKBONE_SIZES)}, or "
+                             "two joined by '+' (default: %(default)s)")
     parser.add_argument("--test-time-flip", action="store_true", help="average each photo's vector with its mirror's")
     parser.add_argument("--results", type=Path,
                         help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
@@ -114,6 +115,10 @@ def parse_args(argv=None):
     parser.add_argument("--readme", type=Path, default=REPO / "README.md",
                         help="README whose suite table is rebuilt (only for the default features)")
     args = parser.parse_args(argv)
+    try:
+        DEFAULTS.replace(backbone=args.backbone).validate()
+    except ValueError as error:
+        parser.error(str(error))
     args.features = features_name(args.backbone, args.test_time_flip)
     default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))

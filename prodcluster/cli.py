@@ -42,8 +42,9 @@ def parser(doc):
 
 
 def add_network_options(result):
-    result.add_argument("--backbone", choices=list(BACKBONE_SIZES),
-                        help="backbone network (default: BACKBONE in config.py)")
+    result.add_argument("--backbone", metavar="NAME",
+                        help=f"backbone network: {', '.join(BACKBONE_SIZES)}, or two joined by '+' for their vectors "
+                             "side by side (default: BACKBONE in config.py)")
     result.add_argument("--backbone-weights", metavar="FILE",
                         help="local file of the backbone's ImageNet weights (inception_v3, mobilenet_v2; "
                              "default: BACKBONE_WEIGHTS in config.py)")
@@ -71,5 +72,8 @@ def settings(config, args):
     weights_file = options.pop("backbone_weights", None)  # a file for the chosen backbone, not the whole dict
     settings = Settings.from_config(config, **{key: value for key, value in options.items() if key in fields})
     if weights_file:
+        if len(settings.backbones) > 1:
+            raise ValueError(f"--backbone-weights names one file but BACKBONE is {settings.backbone}: set "
+                             "BACKBONE_WEIGHTS in config.py, one file per backbone")
         settings = settings.replace(backbone_weights={**settings.backbone_weights, settings.backbone: weights_file})
     return settings.validate()

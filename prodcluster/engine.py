@@ -102,10 +102,10 @@ class LocalEngine:
     def map_chunks(self, function, chunks):
         return background.map_in_processes(function, chunks, self.cpus)
 
-    def photo_vectors(self, paths):
+    def photo_vectors(self, paths, settings):
         from . import features
-        network, self.runtime = features.feature_network(self.settings)
-        return features.vectors_here(network, paths, self.settings)
+        network, self.runtime = features.feature_network(settings)
+        return features.vectors_here(network, paths, settings)
 
     def summary(self, stage):
         return None
@@ -133,9 +133,8 @@ class RayEngine:
             yield [(name, outcome or None, reason or None)
                    for name, outcome, reason in zip(batch["file"], batch["outcome"], batch["reason"])]
 
-    def photo_vectors(self, paths):
+    def photo_vectors(self, paths, settings):
         """Yield (rows, vectors, [(row, reason)]) from a pool of actors, each decoding photos for its network."""
-        settings = self.settings
         actors = self.pool_size()
         if not paths:
             return

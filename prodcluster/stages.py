@@ -101,8 +101,17 @@ def make_training_folders(settings):
 def fine_tune(settings):
     """Stage 02: fine-tune on the known models; save the network, its classes, history and learning curve.
 
-    Too few known photos or models to learn from: no network, an empty history, and a warning.
+    Joined backbones are fine-tuned one after the other, each into its own folder; the history
+    then names each row's backbone. Too few known photos or models to learn from: no network,
+    an empty history, and a warning.
     """
+    parts = settings.parts()
+    if len(parts) == 1:
+        return _fine_tune_one(settings)
+    return pd.concat([_fine_tune_one(part).assign(backbone=part.backbone) for part in parts], ignore_index=True)
+
+
+def _fine_tune_one(settings):
     from . import finetune
     models = load_split(settings)
     classes = sorted(models.loc[models["role"] == KNOWN, "model_id"])
@@ -141,8 +150,8 @@ def extract_features(settings, normalize=True):
     description = features.feature_source(settings)
     with engine.opened(settings) as runner, atomic_path(settings.data_file("features")) as tmp:
         # tmp is not renamed into place if this raises
-        rows, errors, dim = features.write_rows(runner.photo_vectors([settings.img / name for name in present]),
-                                                len(present), tmp, normalize)
+        rows, errors, dim = features.write_features(runner.photo_vectors, settings,
+                                                    [settings.img / name for name in present], tmp, normalize)
         rejected = [(present[row], "03", reason) for row, reason in errors]
         rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)")
                      for name in sorted(set(files) - set(present))]
@@ -153,8 +162,7 @@ def extract_features(settings, normalize=True):
         _print_summary(runner, "03")
     kept = [present[row] for row in rows]
     write_lines(settings.data_file("feature_files"), kept)
-    info = {**description, "backbone": settings.backbone, "image_size": settings.input_size,
-            **({"test_time_flip": True} if settings.test_time_flip else {}),
+    info = {**description, **({"test_time_flip": True} if settings.test_time_flip else {}),
             "normalized": normalize, "n_images": len(kept), "dim": dim,
             **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
             "rejected": len(rejected)}

@@ -45,6 +45,31 @@ def test_plain_backbone_used_without_fine_tuned_network(tiny_demo):
     assert load_npy(tiny_demo.data_file("features")).shape == (16, 1280)
 
 
+def test_joined_backbones_fine_tune_apart_and_put_their_vectors_side_by_side(tiny_demo):
+    settings = tiny_demo.replace(backbone="efficientnet_lite0+efficientnet_lite1", runtime="keras", epochs=1,
+                                 head_epochs=2)
+    history = stages.fine_tune(settings)
+    assert set(history["backbone"]) == {"efficientnet_lite0", "efficientnet_lite1"}
+    lite0, lite1 = settings.parts()
+    assert lite0.finetuned_model.is_file() and lite1.finetuned_model.is_file()
+    files = handoff.load_image_list(settings)
+    (settings.img / files[5]).write_bytes(b"not a photo")
+    info = stages.extract_features(settings)
+    assert info["source"] == "finetuned" and [part["backbone"] for part in info["parts"]] == list(settings.backbones)
+    vectors, kept = handoff.load_features(settings)
+    assert kept == files[:5] + files[6:] and info["rejected"] == 1
+    images = np.stack([load_for_network(settings.img / name, 64, settings.max_image_pixels)
+                       for name in kept[:3]]).astype(np.float32)
+    column = 0
+    for part in settings.parts():
+        alone = features.load_feature_extractor(part.finetuned_model, part.feature_layer).predict_on_batch(images)
+        alone = alone / np.linalg.norm(alone, axis=1, keepdims=True) / np.sqrt(2)
+        np.testing.assert_allclose(vectors[:3, column:column + alone.shape[1]], alone, atol=1e-5)
+        column += alone.shape[1]
+    assert column == vectors.shape[1]
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1, rtol=1e-5)
+
+
 def test_stage_out_of_order_names_the_missing_stage(settings):
     with pytest.raises(FileNotFoundError, match="00_make_labels_true.py"):
         stages.extract_features(settings)
