@@ -1,7 +1,7 @@
 """Stage 02: fine-tune an ImageNet-pretrained backbone on the known models' photos.
 
 Reads training_img/<DATASET>/<MODELID>/ and writes models/<DATASET>/finetuned.keras,
-classes.json and history.csv.
+classes.json and history.csv (joined backbones: one folder each, models/<DATASET>/<BACKBONE>/).
 """
 import config
 from prodcluster import cli, pipeline
@@ -13,7 +13,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     history = pipeline.run_stage("02", cli.settings(config, args), force=args.force)
     if history is not None and len(history):
-        print(f"02: trained {len(history)} epochs")
+        epochs = history.groupby("backbone", sort=False).size() if "backbone" in history else {"": len(history)}
+        print("02: trained " + ", ".join(f"{name} {count} epochs".strip() for name, count in epochs.items()))
 
 
 if __name__ == "__main__":

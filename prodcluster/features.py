@@ -109,7 +109,6 @@ def write_features(photo_vectors, settings, paths, tmp, normalize):
     parts = settings.parts()
     if len(parts) == 1:
         return write_rows(photo_vectors(paths, settings), len(paths), tmp, normalize)
-    tmp = Path(tmp)
     part_files = [tmp.with_name(f"{tmp.stem}.{part.backbone}.npy") for part in parts]
     try:
         written = [write_rows(photo_vectors(paths, part), len(paths), path, normalize, f"03 {part.backbone}")

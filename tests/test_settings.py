@@ -26,6 +26,8 @@ def test_the_defaults_are_valid():
     ({"k_criterion": "silhouette+nope"}, "K_CRITERION is 'silhouette+nope': 'nope' is not one of"),
     ({"preprocess": "grabcat"}, "PREPROCESS is 'grabcat': 'grabcat' is not one of auto, grabcut"),
     ({"backbone": "resnet"}, "BACKBONE is 'resnet'"),
+    ({"backbone": "efficientnet_lite0+resnet"}, "BACKBONE is 'efficientnet_lite0+resnet': 'resnet' is not one of"),
+    ({"backbone": "efficientnet_lite0+efficientnet_lite0"}, "each part may appear once"),
     ({"feature_layer": "top"}, "FEATURE_LAYER is 'top'"),
     ({"embedding_loss": "triplet"}, "EMBEDDING_LOSS is 'triplet'"),
     ({"batch_size": 0}, "BATCH_SIZE must be a whole number of at least 1, got 0"),
@@ -36,6 +38,23 @@ def test_the_defaults_are_valid():
 def test_a_bad_setting_is_named_with_its_value_and_the_valid_ones(changes, message):
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         Settings(**changes).validate()
+
+
+def test_joined_backbones_each_get_their_own_network_folder_and_input_size():
+    joined = Settings(backbone="efficientnet_lite0+efficientnet_lite1").validate()
+    assert [(part.backbone, part.input_size, part.models.name) for part in joined.parts()] == [
+        ("efficientnet_lite0", 224, "efficientnet_lite0"), ("efficientnet_lite1", 240, "efficientnet_lite1")]
+    assert Settings().parts() == [Settings()]
+    with pytest.raises(ValueError, match="one input size each"):
+        joined.input_size
+
+
+def test_one_weights_file_for_joined_backbones_is_refused(tmp_path):
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "03_extract_features.py", "--backbone",
+                           "efficientnet_lite0+efficientnet_lite1", "--backbone-weights", "weights.h5"], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "--backbone-weights names one file" in done.stderr
 
 
 def test_run_all_stops_on_a_bad_option_before_any_work(tmp_path):

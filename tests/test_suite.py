@@ -51,6 +51,10 @@ def test_other_features_go_to_their_own_records_and_leave_the_readme_alone():
     assert args.features == "efficientnet_lite2+flip" and args.readme is None
     assert args.results.name == "suite_efficientnet_lite2+flip"
     assert suite.parse_args([]).results == suite.RESULTS
+    joined = suite.parse_args(["--backbone", "efficientnet_lite0+efficientnet_lite1"])
+    assert joined.results.name == "suite_efficientnet_lite0+efficientnet_lite1" and joined.readme is None
+    with pytest.raises(SystemExit):
+        suite.parse_args(["--backbone", "efficientnet_lite0+resnet"])
 
 
 def test_unknown_protocols_are_refused_by_name():
