@@ -2,9 +2,10 @@
 
 Each `python -m benchmarks.suite` run with other features than the defaults (`--backbone`,
 `--test-time-flip`) keeps its records in benchmarks/results/suite_<features>/. This reads every
-suite*/suite.json and rebuilds the README's features table: the default ARI (and k) on each
-`tune` protocol, the mean over the protocols every row ran, and the commits the records come
-from, since the rows need not come from one run.
+suite*/suite.json and rebuilds the README's features tables: the default ARI (and k) on each
+`tune` protocol, then on each `confirm` protocol for the rows that ran them, the mean over the
+protocols every row ran, and the commits the records come from, since the rows need not come
+from one run.
 
 Run `python -m benchmarks.features_table`.
 """
@@ -26,9 +27,19 @@ def load_summaries(results):
     return {summary["features"]: summary for summary in summaries}
 
 
+def tables(summaries):
+    """The `tune` table the defaults are chosen on, then the `confirm` one, for the rows that ran it."""
+    parts = []
+    for role in ("tune", "confirm"):
+        parts += [f"Default ARI (k pred / k true) on the `{role}` protocols:", "", markdown(summaries, role), ""]
+    return "\n".join(parts + ["Produced by `python -m benchmarks.features_table` from the suite runs named in "
+                              "each folder's suite.json."])
+
+
 def markdown(summaries, role="tune"):
     rows = {features: {row["protocol"]: row for row in summary["protocols"] if row["role"] == role}
             for features, summary in summaries.items()}
+    rows = {features: by_protocol for features, by_protocol in rows.items() if by_protocol}
     protocols = list(dict.fromkeys(name for by_protocol in rows.values() for name in by_protocol))
     common = [name for name in protocols if all(name in by_protocol for by_protocol in rows.values())]
     head = ["features", *protocols, f"mean of {len(common)}", "record commits"]
@@ -38,9 +49,7 @@ def markdown(summaries, role="tune"):
         mean = sum(by_protocol[name]["ari_default"] for name in common) / len(common) if common else None
         commits = ", ".join(summaries[features].get("record_commits") or [])
         lines.append("| " + " | ".join([features, *cells, "-" if mean is None else f"{mean:.3f}", commits]) + " |")
-    return "\n".join(lines + ["", "Default ARI (k pred / k true) on the `tune` protocols; produced by "
-                                  "`python -m benchmarks.features_table` from the suite runs named in "
-                                  "each folder's suite.json."])
+    return "\n".join(lines)
 
 
 def _score(row):
@@ -53,7 +62,7 @@ def main(argv=None):
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the suite*/ record folders")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="README whose table is rebuilt")
     args = parser.parse_args(argv)
-    table = markdown(load_summaries(args.results))
+    table = tables(load_summaries(args.results))
     replace_block(args.readme, START, END, table)
     print(table)
 
