@@ -95,7 +95,6 @@ class LocalEngine:
     """This machine: stage 01 on a process pool, stage 03's network in this process."""
 
     def __init__(self, settings):
-        self.settings = settings
         self.cpus = settings.workers or os.cpu_count() or 1
         self.runtime = None
 
