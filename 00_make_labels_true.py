@@ -5,17 +5,14 @@ MODELID_PRODUCTID_IMAGEID.<ext> carry their true model. Writes data/<DATASET>/im
 and labels_true.txt (one model id a line, in image-list order; empty where the name gives none).
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli
 
 
 def main(argv=None):
-    args = cli.parser(__doc__).parse_args(argv)
-    table = pipeline.run_stage("00", cli.settings(config, args), force=args.force)
-    if table is not None:
-        labelled = table["model_id"] != ""
-        models = table.loc[labelled, "model_id"].nunique()
-        print(f"00: {len(table)} photos; {labelled.sum()} named with their model ({models} models), "
-              f"{(~labelled).sum()} without (clustered, not scored)")
+    parser = cli.parser(__doc__, stages=("00",))
+    args = parser.parse_args(argv)
+    from prodcluster import pipeline
+    pipeline.run_stage("00", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":

@@ -4,17 +4,14 @@ Reads training_img/<DATASET>/<MODELID>/ and writes models/<DATASET>/finetuned.ke
 classes.json and history.csv (joined backbones: one folder each, models/<DATASET>/<BACKBONE>/).
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli
 
 
 def main(argv=None):
-    parser = cli.add_network_options(cli.parser(__doc__))
-    parser.add_argument("--epochs", type=int, help="training epochs (default: EPOCHS in config.py)")
-    args = parser.parse_args(argv)
-    history = pipeline.run_stage("02", cli.settings(config, args), force=args.force)
-    if history is not None and len(history):
-        epochs = history.groupby("backbone", sort=False).size() if "backbone" in history else {"": len(history)}
-        print("02: trained " + ", ".join(f"{name} {count} epochs".strip() for name, count in epochs.items()))
+    parser = cli.parser(__doc__, *cli.NETWORK, "epochs", stages=("02",))
+    args = cli.add_weights_option(parser).parse_args(argv)
+    from prodcluster import pipeline
+    pipeline.run_stage("02", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":

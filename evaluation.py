@@ -4,11 +4,13 @@ Scores all photos, and separately the photos of models seen in fine-tuning and o
 models. Prints a table and writes data/<DATASET>/metrics.json.
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli
 
 
 def main(argv=None):
-    args = cli.parser(__doc__).parse_args(argv)
+    parser = cli.parser(__doc__, stages=("evaluation",))
+    args = parser.parse_args(argv)
+    from prodcluster import pipeline
     pipeline.run_stage("evaluation", cli.settings(config, args), force=args.force)
 
 

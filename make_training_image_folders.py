@@ -4,20 +4,14 @@ Writes data/<DATASET>/split.csv and training_img/<DATASET>/<MODELID>/ (links to 
 preprocessed photos). Held-out models never reach fine-tuning.
 """
 import config
-from prodcluster import cli, pipeline, split
+from prodcluster import cli
 
 
 def main(argv=None):
-    parser = cli.parser(__doc__)
-    parser.add_argument("--train-fraction", type=float,
-                        help="share of model ids used for fine-tuning (default: TRAIN_FRACTION in config.py)")
+    parser = cli.parser(__doc__, "train_fraction", stages=("split",))
     args = parser.parse_args(argv)
-    made = pipeline.run_stage("split", cli.settings(config, args), force=args.force)
-    if made is None:
-        return
-    table, linked = made
-    known = (table["role"] == split.KNOWN).sum()
-    print(f"split: {known} known and {len(table) - known} held-out models; {linked} training photos linked")
+    from prodcluster import pipeline
+    pipeline.run_stage("split", cli.settings(config, args), force=args.force)
 
 
 if __name__ == "__main__":

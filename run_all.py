@@ -1,20 +1,18 @@
 """Run every stage in order, from labels to pictures, and print the scores.
 
 On the default "demo" data set the photos are generated first when raw_img/demo is missing,
-so this runs offline on a fresh clone.
+so this runs offline on a fresh clone. A folder of photos none of whose names gives its model
+runs too: fine-tuning then has nothing to learn from and steps aside.
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli
 
 
 def main(argv=None):
-    parser = cli.add_engine_options(cli.add_network_options(cli.parser(__doc__)))
-    parser.add_argument("--skip-finetune", dest="use_finetuned", action="store_false", default=None,
-                        help="use the plain pretrained backbone (default: USE_FINETUNED in config.py)")
-    parser.add_argument("--epochs", type=int, help="fine-tuning epochs (default: EPOCHS in config.py)")
-    parser.add_argument("--preprocess", help="background removal method (default: PREPROCESS in config.py)")
-    parser.add_argument("--cluster-method", help="clustering method (default: CLUSTER_METHOD in config.py)")
-    args = parser.parse_args(argv)
+    parser = cli.parser(__doc__, "preprocess", "train_fraction", "use_finetuned", *cli.NETWORK, "epochs",
+                        "finetuned_from", *cli.ENGINE, *cli.CLUSTERING)
+    args = cli.add_weights_option(parser).parse_args(argv)
+    from prodcluster import pipeline
     pipeline.run_all(cli.settings(config, args), force=args.force)
 
 

@@ -3,11 +3,13 @@
 Writes PNG files to result/<DATASET>/.
 """
 import config
-from prodcluster import cli, pipeline
+from prodcluster import cli
 
 
 def main(argv=None):
-    args = cli.parser(__doc__).parse_args(argv)
+    parser = cli.parser(__doc__, stages=("visualize",))
+    args = parser.parse_args(argv)
+    from prodcluster import pipeline
     pipeline.run_stage("visualize", cli.settings(config, args), force=args.force)
 
 

@@ -8,10 +8,11 @@ the cache folder, or given as a local file); EfficientNet-Lite0, -Lite1 and -Lit
 import re
 from pathlib import Path
 
-import keras
-
 from prodcluster import efficientnet_lite
+from prodcluster.quiet import import_keras
 from prodcluster.settings import BACKBONE_SIZES, check_whole
+
+keras = import_keras()
 
 BACKBONES = BACKBONE_SIZES
 MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32,

@@ -22,6 +22,7 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -568,12 +569,21 @@ def map_in_processes(function, chunks, workers):
         return
     # "spawn" rather than fork: the caller may hold threads (OpenCV, TensorFlow) that fork copies badly.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=one_opencv_thread) as pool:
-        yield from pool.map(function, chunks)
+    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=_start_worker) as pool:
+        try:
+            yield from pool.map(function, chunks)
+        except BaseException:  # Ctrl-C or an error: the chunks not yet started are dropped, not waited for
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def one_opencv_thread():
     cv2.setNumThreads(1)  # the processes already use every core
+
+
+def _start_worker():
+    one_opencv_thread()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver alone answers it
 
 
 def _check_method(method):

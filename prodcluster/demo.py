@@ -9,6 +9,7 @@ text or logo and JPEG quality. File names follow the real scheme MODELID_PRODUCT
 The same seed always gives byte-identical files.
 """
 import colorsys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from prodcluster.fileio import atomic_path, save_image
 from prodcluster.settings import DEFAULTS, check_whole
+
+log = logging.getLogger(__name__)
 
 DEMO_MODELS = 24
 DEMO_PHOTOS_PER_MODEL = 10
@@ -107,7 +110,11 @@ def ensure_demo(folder, **kwargs):
     An existing set is left as it is (masks included or not), whatever `kwargs` say.
     """
     existing = _photos_in(Path(folder))
-    return existing if existing else make_demo(folder, **kwargs)
+    if existing:
+        return existing
+    log.info("demo: drawing %s models x %s photos into %s", kwargs.get("n_models", DEMO_MODELS),
+             kwargs.get("photos_per_model", DEMO_PHOTOS_PER_MODEL), folder)
+    return make_demo(folder, **kwargs)
 
 
 def model_spec(index, seed=DEMO_SEED):

@@ -16,11 +16,12 @@ import warnings
 from pathlib import Path
 from typing import NamedTuple
 
-import keras
-
 from prodcluster.fileio import atomic_path
+from prodcluster.quiet import import_keras
 from prodcluster.settings import BACKBONE_SIZES, check_whole
 from prodcluster.torch_weights import lite_checkpoint, load_legacy_state_dict
+
+keras = import_keras()
 
 MIN_SIZE = 32
 STEM_CHANNELS = 32

@@ -182,6 +182,9 @@ class _Embedder:
 
     def __init__(self, settings):
         import ray
+
+        from .quiet import import_keras
+        import_keras()
         import tensorflow as tf
 
         from . import features

@@ -54,8 +54,11 @@ def feature_network(settings, threads=None):
         return for_runtime(lambda: load_feature_extractor(settings.finetuned_model, settings.feature_layer),
                            settings.runtime, settings.cache,
                            (settings.finetuned_model, f"layer {settings.feature_layer}"), threads)
-    log.info("03: no fine-tuned network at %s; using the plain pretrained %s", settings.finetuned_model,
-             settings.backbone)
+    if settings.use_finetuned:
+        log.info("03: no fine-tuned network at %s; using the plain pretrained %s", settings.finetuned_model,
+                 settings.backbone)
+    else:
+        log.info("03: USE_FINETUNED is off (--skip-finetune): using the plain pretrained %s", settings.backbone)
     return for_runtime(lambda: _pretrained_backbone(settings), settings.runtime, settings.cache,
                        _backbone_sources(settings), threads)
 
@@ -194,7 +197,8 @@ def _l2_normalize(vectors):
 
 def load_feature_extractor(path, layer):
     """The fine-tuned network cut at `layer` (one of FEATURE_LAYERS), loaded in safe mode."""
-    import keras
+    from .quiet import import_keras
+    keras = import_keras()
     if layer not in FEATURE_LAYERS:
         raise ValueError(f"feature layer must be one of {', '.join(FEATURE_LAYERS)}, got {layer!r}")
     model = keras.models.load_model(path, safe_mode=True, compile=False)

@@ -20,10 +20,8 @@ import logging
 import math
 import time
 
-import keras
 import numpy as np
 import pandas as pd
-from keras import ops
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -31,7 +29,11 @@ from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path
 from .progress import progress_bar
+from .quiet import import_keras
 from .settings import DEFAULTS, EMBEDDING_LOSSES, FEATURE_LAYERS, check_whole
+
+keras = import_keras()
+ops = keras.ops
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +190,7 @@ def cached_backbone_outputs(backbone, augment, paths, settings, views):
     outputs = np.zeros((views, len(paths), backbone.output_shape[-1]), np.float32)
     batches = iter_batches(paths, settings.input_size, settings.batch_size, settings.max_image_pixels)
     n_batches = -(-len(paths) // settings.batch_size)
+    log.info("02 head: %d photos, %d views each, through the frozen backbone", len(paths), views)
     for rows, images, errors in progress_bar(batches, total=n_batches, desc="02 backbone"):
         if errors:
             raise errors[0][1]
@@ -233,8 +236,13 @@ def enough_to_learn(n_classes, n_photos, settings):
 
 
 def fine_tune(paths, targets, n_classes, settings):
-    """Train the head, then the top blocks; return (the network to save, the history of both phases)."""
+    """Train the head, then the top blocks; return (the network to save, the history of both phases).
+
+    Seeded and run with TensorFlow's deterministic ops, so the same photos and settings give the
+    same network on the same machine."""
+    import tensorflow as tf
     keras.utils.set_random_seed(settings.seed)
+    tf.config.experimental.enable_op_determinism()
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
     nets = Networks(backbone, n_classes, settings.embedding_loss, settings.embedding_dim, settings.seed)
@@ -282,14 +290,17 @@ def _train_top_blocks(nets, paths, targets, rows, settings):
 class TrainingProgress(keras.callbacks.Callback):
     """Adds each epoch's wall time (training and validation) to the history as `seconds`, and shows progress.
 
-    The bar counts epochs, or with `per_batch` the batches of each epoch (for epochs of minutes).
+    On a terminal the bar counts epochs, or with `per_batch` the batches of each epoch (for
+    epochs of minutes). Elsewhere (a log file) each such long epoch is logged as it ends, and a
+    phase of short epochs once, at its end.
     """
 
     def __init__(self, desc, per_batch=False):
         super().__init__()
-        self.desc, self.per_batch, self.bar = desc, per_batch, None
+        self.desc, self.per_batch, self.bar, self.last = desc, per_batch, None, {}
 
     def on_train_begin(self, logs=None):
+        self.began = time.perf_counter()
         if not self.per_batch:
             self.bar = progress_bar(total=self.params["epochs"], desc=self.desc, unit="epoch")
 
@@ -306,8 +317,12 @@ class TrainingProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["seconds"] = time.perf_counter() - self.start
+        self.last = {"epoch": epoch + 1, **logs}
         if self.per_batch:
             self.bar.close()
+            if self.bar.disable:
+                log.info("%s epoch %d/%d: %s (%.1f s)", self.desc, epoch + 1, self.params["epochs"], _losses(logs),
+                         logs["seconds"])
         else:
             self.bar.update(1)
             self.bar.set_postfix({key: f"{value:.3f}" for key, value in logs.items() if key.endswith("loss")})
@@ -315,6 +330,13 @@ class TrainingProgress(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.per_batch:
             self.bar.close()
+            if self.bar.disable and self.last:
+                log.info("%s: %d epochs in %.1f s, the last: %s", self.desc, self.last["epoch"],
+                         time.perf_counter() - self.began, _losses(self.last))
+
+
+def _losses(logs):
+    return ", ".join(f"{key} {value:.3f}" for key, value in logs.items() if key.endswith("loss"))
 
 
 def _callbacks(validation, settings, desc, per_batch=False):

@@ -25,6 +25,7 @@ from typing import Callable
 from .fileio import read_json, write_json
 
 MISSING = "missing"
+running = None  # the stage at work now, for the message when a user interrupts it
 
 
 class StaleInputs(RuntimeError):
@@ -72,7 +73,10 @@ def run_stage(stage, stages, settings, force=False, **options):
         print(f"{stage.name}: {_describe_change(recorded, current)} changed since its last run; redoing it")
     for path in stage.outputs(settings):
         _remove_leftovers(path)
+    global running
+    running = stage.name
     result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
+    running = None
     write_json(stage.stamp_path(settings), {**current, "outputs": stage.output_fingerprints(settings)})
     return result
 
@@ -122,7 +126,7 @@ def _matches(recorded, current):
 
 def _describe_change(recorded, current):
     changed = [name for name, value in current["inputs"].items()
-               if recorded.get("inputs", {}).get(name) != value]
+               if recorded.get("inputs", {}).get(name, MISSING) != value]
     if recorded.get("settings") != current["settings"]:
         changed.append("settings")
     return "inputs (" + ", ".join(changed) + ")" if changed else "inputs"

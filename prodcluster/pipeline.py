@@ -7,7 +7,7 @@ freshness.py; the settings that shape a stage are tagged with its name in settin
 """
 import time
 
-from . import demo, stages
+from . import stages
 from .freshness import Stage
 from .freshness import run_stage as _run_fresh
 from .handoff import trained_on
@@ -69,9 +69,20 @@ STAGES = (
 BY_NAME = {stage.name: stage for stage in STAGES}
 
 
-def run_stage(name, settings, force=False, **options):
+def run_stage(name, settings, force=False):
     """Run one stage unless it is up to date; return its result, or None when skipped."""
-    return _run_fresh(BY_NAME[name], STAGES, settings.validate(), force=force, **options)
+    _require_dataset(settings.validate())
+    return _run_fresh(BY_NAME[name], STAGES, settings, force=force)
+
+
+def _require_dataset(settings):
+    """Name the data set when it has neither photos nor outputs here, rather than a missing file of it."""
+    if settings.raw_img.is_dir() or settings.data.is_dir():
+        return
+    photo_root = settings.raw_img.parent
+    known = sorted(path.name for path in photo_root.iterdir() if path.is_dir()) if photo_root.is_dir() else []
+    raise FileNotFoundError(f"no data set {settings.dataset!r}: {settings.raw_img} does not exist; put its photos "
+                            "there" + (f", or choose one of {', '.join(known)}" if known else ""))
 
 
 def run_all(settings, force=False):
@@ -79,7 +90,8 @@ def run_all(settings, force=False):
     scores, pictures."""
     settings = settings.validate()
     if settings.dataset == "demo":
-        demo.ensure_demo(settings.raw_img)
+        from .demo import ensure_demo
+        ensure_demo(settings.raw_img)
     seconds = {}
     for stage in STAGES:
         if stage.name == "02" and not settings.use_finetuned:

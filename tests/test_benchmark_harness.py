@@ -49,6 +49,7 @@ def check_records(entries, dataset, k_true, test_count):
     assert next(e for e in entries if e["method"] == "ours_hdbscan")["cluster_method"] == "hdbscan"
 
 
+@pytest.mark.slow
 def test_tiny_plain_run_writes_every_record_and_the_table(source, tmp_path):
     args = harness_args(source, tmp_path)
     records = fashion_mnist.run(args, "test")
@@ -63,6 +64,7 @@ def test_tiny_plain_run_writes_every_record_and_the_table(source, tmp_path):
     assert "| k by |" in text and "| s/photo 01 |" in text and "IoU" not in text  # no record has a mask IoU
 
 
+@pytest.mark.slow
 def test_tiny_scene_run_scores_stage_01_masks(source, tmp_path):
     args = harness_args(source, tmp_path, "--protocol", "scene", "--per-class", "6", "--preprocess", "grabcut",
                         "--test-count", str(SCENE_TEST_COUNT), "--skip-baseline", "--tag", "grabcut")
@@ -112,6 +114,7 @@ def test_skipping_comparators_keeps_only_our_clusterings(settings):
     assert fashion_mnist.parse_args(["--skip-comparators"]).skip_comparators
 
 
+@pytest.mark.slow
 def test_scale_benchmark_records_both_engines_and_every_size(tmp_path):
     from benchmarks import scale
     readme = tmp_path / "README.md"

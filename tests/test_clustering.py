@@ -235,6 +235,20 @@ def test_criterion_plot_is_written(tmp_path, few_large_result, few_large):
         save_criterion_plot(cluster(few_large[0], method="kmeans"), tmp_path / "none.png")
 
 
+def test_the_k_chart_has_whole_ticks_and_shows_every_criterions_own_k(few_large_result, tmp_path):
+    figure = save_criterion_plot(few_large_result, tmp_path / "k.png", k_true=4)
+    for axes in figure.axes:
+        ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
+        assert ticks and all(float(tick).is_integer() for tick in ticks)
+        labels = axes.get_legend_handles_labels()[1]
+        name = axes.get_ylabel()
+        own_k, _ = few_large_result.criterion_curves[name]
+        # the criterion's own k is in the legend, either as its own line or named beside the chosen one
+        assert any(f"{name} alone" in label and str(own_k) in label for label in labels), labels
+        marks = [line.get_xdata()[0] for line in axes.get_lines()[1:] if not line.get_label().startswith("true")]
+        assert len(marks) == len(set(marks))  # no mark of a k hides under another
+
+
 def test_weighted_ward_with_one_image_per_point_merges_like_sklearns_ward():
     points = np.random.default_rng(0).standard_normal((40, 5))
     ours = _tree_cuts(_weighted_ward_tree(points, np.ones(len(points))), len(points))

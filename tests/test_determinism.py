@@ -1,25 +1,43 @@
-"""Two full runs with the same seed give the same clusters, whatever the number of worker processes."""
-import numpy as np
+"""Two full runs with the same seed give the same network, features and clusters, in two data-set folders
+and whatever the number of worker processes."""
+import os
+import shutil
+import subprocess
+import sys
 
-from prodcluster import pipeline
+import numpy as np
+import pandas as pd
+import pytest
+
 from prodcluster.demo import make_demo
-from prodcluster.fileio import load_npy
+from prodcluster.fileio import load_npy, read_json
 from prodcluster.settings import Settings
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-def full_run(root, workers):
-    settings = Settings(dataset="twice", root=root, seed=11, image_size=64, epochs=1, head_epochs=4,
-                        batch_size=8, workers=workers)
-    make_demo(settings.raw_img, n_models=4, photos_per_model=5, seed=2)
-    pipeline.run_all(settings)
+
+def full_run(root, dataset, workers):
+    """run_all.py in its own process, as a user runs it; returns the data set's settings."""
+    settings = Settings(dataset=dataset, root=root)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root)}
+    done = subprocess.run([sys.executable, "run_all.py", "--dataset", dataset, "--image-size", "64", "--epochs", "1",
+                           "--batch-size", "8", "--workers", str(workers)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
     return settings
 
 
-def test_two_full_runs_give_identical_clusters(tmp_path):
-    first, second = full_run(tmp_path / "first", workers=2), full_run(tmp_path / "second", workers=1)
+@pytest.mark.slow
+def test_two_full_runs_give_identical_networks_features_and_clusters(tmp_path):
+    photos = make_demo(tmp_path / "raw_img" / "first", n_models=4, photos_per_model=10, seed=2)
+    shutil.copytree(photos[0].parent, tmp_path / "raw_img" / "second")
+    first, second = full_run(tmp_path, "first", workers=2), full_run(tmp_path, "second", workers=1)
+    assert read_json(first.data_file("features_info"))["source"] == "finetuned"  # fine-tuning ran
+    losses = [pd.read_csv(run.models / "history.csv").drop(columns="seconds") for run in (first, second)]
+    pd.testing.assert_frame_equal(*losses)
+    np.testing.assert_array_equal(load_npy(first.data_file("features")), load_npy(second.data_file("features")))
     for name in ("labels_pred", "predictions", "feature_files"):
         assert first.data_file(name).read_text() == second.data_file(name).read_text(), name
-    np.testing.assert_array_equal(load_npy(first.data_file("features")), load_npy(second.data_file("features")))
     for photo in sorted(first.img.glob("*.jpg")):
         assert photo.read_bytes() == (second.img / photo.name).read_bytes(), photo.name
     assert len(set(first.data_file("labels_pred").read_text().split())) > 1

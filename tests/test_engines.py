@@ -76,6 +76,7 @@ def check_ray_matches_local(root, *ray_args):
     return printed
 
 
+@pytest.mark.slow
 def test_private_ray_gives_the_local_engines_outputs(local_run):
     printed = check_ray_matches_local(local_run, "--workers", "2")
     assert "ray: a private cluster, 1 node(s), 2 CPUs" in printed
@@ -128,12 +129,14 @@ def two_nodes():
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_two_ray_nodes_share_the_work_and_give_the_local_engines_outputs(local_run, two_nodes):
     printed = check_ray_matches_local(local_run, "--ray-address", two_nodes)
     assert f"ray: the cluster at {two_nodes}, 2 node(s), 2 CPUs" in printed
     assert printed.count("the work ran on 2 Ray node(s)") == 2  # stage 01's tasks and stage 03's actors
 
 
+@pytest.mark.slow
 def test_a_network_copy_larger_than_any_node_stops_before_any_work(local_run, two_nodes):
     code = f"""
 from pathlib import Path
@@ -150,7 +153,7 @@ with engine.opened(settings) as runner:
 
 
 def test_an_unknown_engine_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="ENGINE is 'spark': 'spark' is not one of local, ray"):
+    with pytest.raises(ValueError, match="ENGINE is 'spark': 'spark' is not valid; it must be one of local, ray"):
         Settings(engine="spark").validate()
 
 

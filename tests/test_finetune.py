@@ -1,5 +1,6 @@
 """Fine-tuning: augmentation, the layers each phase trains, the losses, saving and reloading."""
 import math
+import re
 import sys
 
 import keras
@@ -114,7 +115,7 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
 
 
 def test_bad_loss_name_is_refused_before_any_work(settings):
-    with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not one of supcon, cosface"):
+    with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not valid; it must be one of supcon, cosface"):
         pipeline.run_stage("02", settings.replace(embedding_loss="triplet"))
     assert not settings.data.exists()
 
@@ -140,3 +141,29 @@ def test_too_few_known_photos_skip_fine_tuning_with_a_warning(settings, caplog):
     history = stages.fine_tune(settings.replace(min_finetune_photos=7))
     assert history.empty and not settings.finetuned_model.exists()
     assert "only 6 photos of 2 known models" in caplog.text and "skipped" in caplog.text
+
+
+def test_without_named_photos_fine_tuning_steps_aside_and_says_why(settings, caplog):
+    make_demo(settings.raw_img, n_models=2, photos_per_model=3, seed=2)
+    for number, photo in enumerate(sorted(settings.raw_img.iterdir())):
+        photo.rename(photo.with_name(f"IMG_{number:04d}.jpg"))
+    stages.make_labels(settings)
+    stages.preprocess(settings)
+    stages.make_training_folders(settings)
+    assert pipeline.run_stage("02", settings).empty
+    assert not settings.finetuned_model.exists()
+    assert (f"02: no known model to learn from (no photo of {settings.raw_img} is named MODELID_PRODUCTID_IMAGEID): "
+            "skipped; stage 03 uses the plain pretrained efficientnet_lite0") in caplog.text
+
+
+@pytest.mark.parametrize("per_batch, expected", [
+    (True, r"02 top blocks epoch 1/2: loss \d+\.\d{3} \(\d+\.\d s\)\n02 top blocks epoch 2/2: loss"),
+    (False, r"^02 top blocks: 2 epochs in \d+\.\d s, the last: loss \d+\.\d{3}$"),
+])
+def test_off_a_terminal_the_epochs_are_logged_as_they_end(per_batch, expected, caplog):
+    caplog.set_level("INFO")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 3)), np.ones(4), epochs=2, batch_size=2, verbose=0,
+              callbacks=[finetune.TrainingProgress("02 top blocks", per_batch=per_batch)])
+    assert re.search(expected, "\n".join(caplog.messages), re.M), caplog.messages

@@ -27,10 +27,10 @@ def script_settings(root, **changes):
     return Settings.from_config(config, dataset=DATASET, workers=1, **changes).replace(root=root)
 
 
-def start_script(root, *args):
-    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def start_script(root, *args, new_session=False):
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root)}
     return subprocess.Popen([sys.executable, *args, "--dataset", DATASET], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session)
 
 
 def finish(process, timeout=300):
@@ -39,14 +39,19 @@ def finish(process, timeout=300):
     return out
 
 
-def kill_when(process, ready, timeout=240):
-    """SIGKILL `process` once `ready()` holds; fail if it ended before that."""
+def wait_until(process, ready, timeout=240):
+    """Return once `ready()` holds while `process` still runs; fail if it ended before that."""
     deadline = time.monotonic() + timeout
     while not ready():
         assert process.poll() is None, "the stage ended before it could be interrupted: " + process.stderr.read()
         assert time.monotonic() < deadline, "the stage never got under way"
         time.sleep(0.05)
-    assert process.poll() is None, "the stage ended before it could be killed"
+    assert process.poll() is None, "the stage ended before it could be interrupted"
+
+
+def kill_when(process, ready, timeout=240):
+    """SIGKILL `process` once `ready()` holds; fail if it ended before that."""
+    wait_until(process, ready, timeout)
     process.send_signal(signal.SIGKILL)
     process.wait()
 
@@ -85,6 +90,18 @@ def test_killed_background_removal_resumes_to_identical_photos(photos, tmp_path)
     assert leftovers(killed.img) == []
 
 
+def test_ctrl_c_says_which_stage_stopped_in_one_line(photos, tmp_path):
+    killed = script_settings(copy_root(photos, tmp_path / "ctrl_c"))
+    process = start_script(killed.root, "01_img_preprocess.py", "--workers", "2", "--preprocess", "grabcut",
+                           new_session=True)
+    wait_until(process, lambda: killed.img.is_dir() and len(list(killed.img.glob("*.jpg"))) >= 4)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal does: to the script and its worker processes
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert err.strip() == "interrupted during stage 01; finished stages are kept: rerun to go on"
+
+
+@pytest.mark.slow
 def test_killed_feature_extraction_reruns_to_identical_features(photos, tmp_path):
     reference = script_settings(copy_root(photos, tmp_path / "reference"), batch_size=4)
     stages.preprocess(reference)

@@ -15,8 +15,7 @@ from prodcluster.fileio import load_npy, read_json
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture
-def tiny_demo(settings):
+def made_tiny_demo(settings):
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=3)
     stages.make_labels(settings)
     stages.preprocess(settings)
@@ -24,9 +23,20 @@ def tiny_demo(settings):
     return settings
 
 
-def test_fine_tune_then_extract_keeps_list_order(tiny_demo):
-    settings = tiny_demo
-    history = stages.fine_tune(settings)
+@pytest.fixture
+def tiny_demo(settings):
+    return made_tiny_demo(settings)
+
+
+@pytest.fixture(scope="module")
+def fine_tuned(tmp_path_factory, settings_at):
+    """A tiny demo with its network fine-tuned once for the tests that read it (each runs stage 03 again)."""
+    settings = made_tiny_demo(settings_at(tmp_path_factory.mktemp("fine_tuned")))
+    return settings, stages.fine_tune(settings)
+
+
+def test_fine_tune_then_extract_keeps_list_order(fine_tuned):
+    settings, history = fine_tuned
     assert len(history) >= 1 and settings.finetuned_model.is_file()
     info = stages.extract_features(settings)
     assert info["source"] == "finetuned" and info["n_images"] == 16
@@ -39,12 +49,15 @@ def test_fine_tune_then_extract_keeps_list_order(tiny_demo):
         np.testing.assert_allclose(vectors[row], alone / np.linalg.norm(alone), atol=1e-4)
 
 
-def test_plain_backbone_used_without_fine_tuned_network(tiny_demo):
-    info = stages.extract_features(tiny_demo)
+def test_plain_backbone_used_when_fine_tuning_is_skipped(tiny_demo, caplog):
+    caplog.set_level("INFO")
+    info = stages.extract_features(tiny_demo.replace(use_finetuned=False))
+    assert "03: USE_FINETUNED is off (--skip-finetune): using the plain pretrained efficientnet_lite0" in caplog.messages
     assert info["source"] == "pretrained" and info["dim"] == 1280
     assert load_npy(tiny_demo.data_file("features")).shape == (16, 1280)
 
 
+@pytest.mark.slow
 def test_joined_backbones_fine_tune_apart_and_put_their_vectors_side_by_side(tiny_demo):
     settings = tiny_demo.replace(backbone="efficientnet_lite0+efficientnet_lite1", runtime="keras", epochs=1,
                                  head_epochs=2)
@@ -82,7 +95,8 @@ def test_run_all_end_to_end(tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "ari" in done.stdout and "wall time per stage" in done.stdout
-    assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr  # TensorFlow's notes: -v only
+    assert "00: 20 photos; 20 named with their model (5 models)" in done.stdout  # each stage's summary
+    assert_only_our_messages(done.stderr)
     assert "\r" not in done.stdout + done.stderr  # no progress bars when the output is not a terminal
     assert "only 8 photos of 2 known models" in done.stderr  # too few to fine-tune on: plain features
     data = tmp_path / "data" / "demo"
@@ -117,6 +131,46 @@ def test_run_all_end_to_end(tmp_path):
     assert unknown.returncode != 0 and "K_CRITERION is 'silhouette+nope'" in unknown.stderr
 
 
+def assert_only_our_messages(stderr):
+    """No start-up note of TensorFlow or LiteRT, whatever the processor: each line is a stage's own."""
+    for line in stderr.splitlines():
+        assert line.startswith(("02", "03", "04", "demo:")), line
+
+
+def run(script, *args, root, timeout=600):
+    done = subprocess.run([sys.executable, script, *args], cwd=REPO, env={**os.environ, "PRODCLUSTER_WORK_DIR": str(root)},
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_a_folder_of_unlabelled_photos_runs_end_to_end_and_reports_without_scores(tmp_path):
+    folder = tmp_path / "raw_img" / "mine"
+    photos = make_demo(tmp_path / "made", n_models=4, photos_per_model=5, seed=2)
+    folder.mkdir(parents=True)
+    for number, photo in enumerate(photos):
+        photo.rename(folder / (f"IMG_{number:04d}.JPG" if number % 2 else f"photo ({number}).jpeg"))
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    done = run("run_all.py", "--dataset", "mine", "--image-size", "64", root=tmp_path)
+    assert "00: 21 photos; 0 named with their model (0 models), 21 without" in done.stdout
+    assert "1 rejected:\n  broken.jpg: not a decodable image" in done.stdout
+    assert f"all listed in {tmp_path / 'data' / 'mine' / 'rejected.csv'}" in done.stdout
+    assert "evaluation: nothing to score: no clustered photo" in done.stdout
+    assert "02: no known model to learn from" in done.stderr
+    assert_only_our_messages(done.stderr)
+    result = tmp_path / "result" / "mine"
+    assert "No scores: no photo is named MODELID_PRODUCTID_IMAGEID" in (result / "report.html").read_text()
+    assert (result / "k_criterion.png").is_file()
+    run("04_cluster_som.py", "--dataset", "mine", "--cluster-k", "3", root=tmp_path)
+    assert not (result / "k_criterion.png").exists()  # no criterion chose k: no picture of an earlier choice
+    assert "nothing to score" in run("evaluation.py", "--dataset", "mine", root=tmp_path).stdout
+    run("visualize.py", "--dataset", "mine", root=tmp_path)
+    assert "k = 3 clusters, given by --cluster-k" in (result / "report.html").read_text()
+    again = run("evaluation.py", "--dataset", "mine", root=tmp_path).stdout
+    assert "skipped" in again and "nothing to score" in again
+
+
+@pytest.mark.slow
 def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_photos(tmp_path):
     folder = tmp_path / "raw_img" / "mine"
     photos = make_demo(tmp_path / "made", n_models=4, photos_per_model=6, seed=2)
@@ -136,9 +190,8 @@ def test_a_folder_of_arbitrary_names_and_sub_folders_runs_and_scores_the_named_p
     assert (tmp_path / "result" / "mine" / "report.html").is_file()
 
 
-def test_litert_runs_a_fine_tuned_network_with_keras_features_then_without_tensorflow(tiny_demo):
-    settings = tiny_demo
-    stages.fine_tune(settings)
+def test_litert_runs_a_fine_tuned_network_with_keras_features_then_without_tensorflow(fine_tuned):
+    settings, _ = fine_tuned
     assert stages.extract_features(settings)["runtime"] == "tflite"
     extractor = features.load_feature_extractor(settings.finetuned_model, settings.feature_layer)
     files = handoff.load_image_list(settings)

@@ -32,6 +32,7 @@ def test_litert_features_match_keras_for_any_batch_size(backbone, tmp_path):
         assert cosine_distances(lite.predict_on_batch(batch), backbone.predict_on_batch(batch)).max() < 1e-4
 
 
+@pytest.mark.slow
 def test_a_cached_conversion_is_used_without_building_until_a_source_changes(backbone, tmp_path):
     weights = tmp_path / "weights.bin"
     weights.write_bytes(b"first")

@@ -2,6 +2,7 @@
 import dataclasses
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,15 @@ import pytest
 import config
 from prodcluster import pipeline
 from prodcluster.fileio import save_image
-from prodcluster.settings import Settings, setting
+from prodcluster.settings import CLUSTER_METHODS, K_CRITERIA, PREPROCESS_METHODS, Settings, setting
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_choices_kept_in_settings_are_the_ones_the_code_runs():
+    from prodcluster import background, clustering
+    assert tuple(clustering.METHODS) == CLUSTER_METHODS and tuple(clustering.CRITERIA) == K_CRITERIA
+    assert tuple(background.METHODS) == PREPROCESS_METHODS
 
 
 def test_the_defaults_are_valid():
@@ -22,11 +29,14 @@ def test_the_defaults_are_valid():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"cluster_method": "kmean"}, "CLUSTER_METHOD is 'kmean': 'kmean' is not one of som, som_nodes, kmeans"),
-    ({"k_criterion": "silhouette+nope"}, "K_CRITERION is 'silhouette+nope': 'nope' is not one of"),
-    ({"preprocess": "grabcat"}, "PREPROCESS is 'grabcat': 'grabcat' is not one of auto, grabcut"),
+    ({"cluster_method": "kmean"}, "CLUSTER_METHOD is 'kmean': 'kmean' (did you mean 'kmeans'?) is not valid; "
+                                  "it must be one of som, som_nodes, kmeans"),
+    ({"k_criterion": "silhouette+nope"}, "K_CRITERION is 'silhouette+nope': 'nope' is not valid; each part must be "
+                                         "one of silhouette, modularity, several joined by '+'"),
+    ({"preprocess": "grabcat"}, "PREPROCESS is 'grabcat': 'grabcat' (did you mean 'grabcut'?) is not valid; "
+                                "it must be one of auto, grabcut"),
     ({"backbone": "resnet"}, "BACKBONE is 'resnet'"),
-    ({"backbone": "efficientnet_lite0+resnet"}, "BACKBONE is 'efficientnet_lite0+resnet': 'resnet' is not one of"),
+    ({"backbone": "efficientnet_lite0+resnet"}, "BACKBONE is 'efficientnet_lite0+resnet': 'resnet' is not valid"),
     ({"backbone": "efficientnet_lite0+efficientnet_lite0"}, "each part may appear once"),
     ({"feature_layer": "top"}, "FEATURE_LAYER is 'top'"),
     ({"embedding_loss": "triplet"}, "EMBEDDING_LOSS is 'triplet'"),
@@ -36,7 +46,7 @@ def test_the_defaults_are_valid():
     ({"train_fraction": 1.5}, "TRAIN_FRACTION must be a number from 0.0 to 1.0, got 1.5"),
 ])
 def test_a_bad_setting_is_named_with_its_value_and_the_valid_ones(changes, message):
-    with pytest.raises(ValueError, match=message.replace("+", r"\+")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         Settings(**changes).validate()
 
 
@@ -86,7 +96,17 @@ def test_config_names_no_stage_reads_are_refused(tmp_path):
     spec = importlib.util.spec_from_file_location("typo_config", typo)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    with pytest.raises(ValueError, match="sets PREPROCES, which no stage reads"):
+    with pytest.raises(ValueError, match=r"sets 'PREPROCES' \(did you mean 'PREPROCESS'\?\), which no stage reads"):
+        Settings.from_config(module)
+
+
+def test_config_names_in_lower_case_are_refused_with_their_spelling(tmp_path):
+    lower = tmp_path / "config.py"
+    lower.write_text("import os\npreprocess = 'grabcut'\n")
+    spec = importlib.util.spec_from_file_location("lower_config", lower)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(ValueError, match="sets preprocess in lower case, which no stage reads: write PREPROCESS"):
         Settings.from_config(module)
 
 
@@ -98,5 +118,5 @@ def test_every_setting_is_listed_with_its_reason():
     listed = subprocess.run([sys.executable, "-m", "prodcluster.settings"], cwd=REPO, capture_output=True, text=True,
                             check=True).stdout
     for item in dataclasses.fields(Settings):
-        assert item.name == "root" or f"\n{item.name.upper()} = " in "\n" + listed
+        assert item.name in ("root", "command_line") or f"\n{item.name.upper()} = " in "\n" + listed
     assert "PREPROCESS = 'auto'  # " in listed and "[stages 01]" in listed

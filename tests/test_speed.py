@@ -15,6 +15,7 @@ TOP_KEYS = {"peak_gflops", "backbones", "speedup_01_2proc", "per_photo_ratio_10k
 README_TEXT = "# Benchmarks\nintro\n<!-- speed:start -->\nold table\n<!-- speed:end -->\ntail\n"
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_key_and_the_table(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(README_TEXT)

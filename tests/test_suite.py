@@ -21,6 +21,7 @@ def quick_run(tmp_path_factory):
     return suite.main(args), folder
 
 
+@pytest.mark.slow
 def test_every_method_and_preprocess_gets_a_record(quick_run):
     _, folder = quick_run
     records = [json.loads(path.read_text()) for path in (folder / "results").glob("studio_tune__*.json")]
@@ -35,6 +36,7 @@ def test_every_method_and_preprocess_gets_a_record(quick_run):
         assert record["features"] == "efficientnet_lite0" and -1 <= record["probe_ari"] <= 1
 
 
+@pytest.mark.slow
 def test_summary_has_a_row_per_protocol_and_the_table_lands_in_the_readme(quick_run):
     summary, folder = quick_run
     assert SUMMARY_KEYS <= set(summary)

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from minisom import MiniSom
 
+from prodcluster import visual
 from prodcluster.fileio import read_image, save_image
 from prodcluster.visual import (_largest_clusters, matched_colours, plot_contact_sheet, plot_tsne, plot_umatrix,
                                umatrix)
@@ -128,3 +129,9 @@ def test_each_cluster_takes_the_colour_of_the_model_it_matches():
     assert any((cluster_colour[name] == model_colour["M2"]).all() for name in ("3", "5"))
     others = [tuple(colour) for colour in model_colour.values()]
     assert sum(tuple(cluster_colour[name]) not in others for name in ("3", "5")) == 1  # the split piece stands out
+
+
+def test_many_labels_get_colours_that_show_on_white():
+    _, colours, _ = visual._label_colours(np.array([f"M{index:03d}" for index in range(24)]))
+    luminance = colours[:, :3] @ [0.2126, 0.7152, 0.0722]
+    assert luminance.max() <= 0.7 + 1e-9 and len({tuple(colour) for colour in colours}) == 24
