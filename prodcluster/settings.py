@@ -222,9 +222,13 @@ def _check(name, value, least=None, between=None, choices=None, joined=False, op
                                  + " (set it in config.py, the environment or the command line)")
 
 
+MEANT = {"ROOT": "WORK_DIR"}  # names a user may try that are spelt nothing like the one meant
+
+
 def _with_guess(word, valid):
     """`word` quoted, with the closest valid spelling when there is one: "'grabcutt' (did you mean 'grabcut'?)"."""
-    close = difflib.get_close_matches(str(word), [str(item) for item in valid], n=1, cutoff=0.6)
+    close = [MEANT[word]] if word in MEANT else difflib.get_close_matches(str(word), [str(item) for item in valid],
+                                                                          n=1, cutoff=0.6)
     return f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
 
 

@@ -150,9 +150,11 @@ def test_ensure_demo_makes_a_missing_set_and_keeps_an_existing_one(tmp_path):
     assert {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in kept} == stamps
 
 
-def test_ensure_demo_fills_a_folder_without_photos(tmp_path):
+def test_ensure_demo_fills_a_folder_without_photos_and_says_so(tmp_path, caplog):
+    caplog.set_level("INFO")
     (tmp_path / "notes.txt").write_text("not a photo")
     assert len(ensure_demo(tmp_path, n_models=2, photos_per_model=1)) == 2
+    assert caplog.messages == [f"demo: drawing 2 models x 1 photos into {tmp_path}"]
 
 
 @pytest.mark.parametrize("arguments", [{"n_models": 0}, {"photos_per_model": -1}, {"seed": -1},

@@ -153,6 +153,11 @@ def test_changed_setting_redoes_the_stage(clustered, capsys):
     assert read_json(clustered.data_file("clustering"))["method"] == "kmeans"
 
 
+def test_a_redone_stage_names_only_the_inputs_that_changed(clustered, capsys):
+    assert pipeline.run_stage("03", clustered.replace(use_finetuned=True)) is not None  # no network to read yet
+    assert "03: inputs (settings) changed since its last run; redoing it" in capsys.readouterr().out
+
+
 def test_deleted_output_redoes_the_stage(clustered):
     clustered.data_file("labels_pred").unlink()
     assert pipeline.run_stage("04", clustered) is not None

@@ -90,24 +90,23 @@ def test_a_new_setting_reaches_the_stamps_of_the_stages_it_names(settings):
     assert pipeline.run_stage("00", changed) is not None  # the new field's change reruns the stage
 
 
-def test_config_names_no_stage_reads_are_refused(tmp_path):
-    typo = tmp_path / "config.py"
-    typo.write_text("PREPROCES = 'none'\n")
-    spec = importlib.util.spec_from_file_location("typo_config", typo)
+def config_module(tmp_path, text):
+    path = tmp_path / "config.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("user_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    with pytest.raises(ValueError, match=r"sets 'PREPROCES' \(did you mean 'PREPROCESS'\?\), which no stage reads"):
-        Settings.from_config(module)
+    return module
 
 
-def test_config_names_in_lower_case_are_refused_with_their_spelling(tmp_path):
-    lower = tmp_path / "config.py"
-    lower.write_text("import os\npreprocess = 'grabcut'\n")
-    spec = importlib.util.spec_from_file_location("lower_config", lower)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    with pytest.raises(ValueError, match="sets preprocess in lower case, which no stage reads: write PREPROCESS"):
-        Settings.from_config(module)
+@pytest.mark.parametrize("text, message", [
+    ("PREPROCES = 'none'\n", "sets 'PREPROCES' (did you mean 'PREPROCESS'?), which no stage reads"),
+    ("import os\npreprocess = 'grabcut'\n", "sets preprocess in lower case, which no stage reads: write PREPROCESS"),
+    ("ROOT = '/elsewhere'\n", "sets 'ROOT' (did you mean 'WORK_DIR'?)"),
+])
+def test_config_names_no_stage_reads_are_refused_with_the_closest_spelling(tmp_path, text, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Settings.from_config(config_module(tmp_path, text))
 
 
 def test_the_shipped_config_changes_nothing_but_the_data_set_and_folder():
