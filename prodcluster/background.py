@@ -431,6 +431,15 @@ def preprocess_folder(src_dir, dst_dir, file_names, method=DEFAULT_METHOD, worke
     return rejected
 
 
+def applied_method(dst_dir):
+    """The method that made the photos of `dst_dir` (auto resolved), as its manifest records it; None if none."""
+    path = Path(dst_dir) / MANIFEST_NAME
+    try:
+        return read_json(path).get("method") if path.is_file() else None
+    except ValueError:
+        return None
+
+
 def survey_backgrounds(src_dir, names, max_pixels=DEFAULTS.max_image_pixels, seed=0):
     """Counter of the background kinds of a seeded sample of SURVEY_PHOTOS photos (unreadable ones skipped)."""
     if len(names) > SURVEY_PHOTOS:

@@ -75,13 +75,14 @@ def _given(option):
     return any(word == option or word.startswith(option + "=") for word in sys.argv[1:])
 
 
-def parser(doc, *settings, stages=()):
-    """An argument parser with the options every script takes, one per named setting, and --seed where
-    the seed shapes one of `stages` (empty: every stage)."""
+def parser(doc, *settings, stages=(), skips=True):
+    """An argument parser with the options every script takes, one per named setting, --seed where the
+    seed shapes one of `stages` (empty: every stage) and --force where a stage `skips` when up to date."""
     result = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     result.add_argument("--dataset", help="data set name (default: DATASET in config.py or $PRODCLUSTER_DATASET)")
-    result.add_argument("--force", action="store_true",
-                        help="run even if inputs and settings are unchanged since the last run")
+    if skips:
+        result.add_argument("--force", action="store_true",
+                            help="run even if inputs and settings are unchanged since the last run")
     result.add_argument("-v", "--verbose", action="store_true", help="show debug messages and library notes")
     seeded = not stages or set(stages) & set(_FIELDS["seed"].metadata["stages"])
     for name in (("seed",) if seeded else ()) + settings:

@@ -81,6 +81,30 @@ def run_stage(stage, stages, settings, force=False, **options):
     return result
 
 
+def check_up_to_date(stage, settings):
+    """Raise StaleInputs unless `stage` has run and every file it read and wrote is as it left them."""
+    recorded = _read_stamp(stage, settings)
+    if recorded is None:
+        raise StaleInputs(f"stage {stage.name} has not run on data set {settings.dataset!r}: run {stage.script} first")
+    for part in ("inputs", "outputs"):
+        changed = sorted(name for name, value in recorded.get(part, {}).items()
+                         if fingerprint(_path(name, settings)) != value)
+        if changed:
+            raise StaleInputs(f"the {part} of stage {stage.name} ({', '.join(changed)}) changed since it ran: rerun "
+                              f"{stage.script} first")
+
+
+def restamp(stage, settings):
+    """Take files another step has extended as `stage`'s own: its stamp, if any, records today's fingerprints of
+    the files it read and wrote, and keeps the settings it ran with."""
+    recorded = _read_stamp(stage, settings)
+    if recorded is None:
+        return
+    now = {part: {name: fingerprint(_path(name, settings)) for name in recorded.get(part, {})}
+           for part in ("inputs", "outputs")}
+    write_json(stage.stamp_path(settings), {**recorded, **now})
+
+
 def _check_upstream(stage, stages, settings):
     """Raise StaleInputs if a stage that wrote an input of `stage` (directly or not) is out of date.
 

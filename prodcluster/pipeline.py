@@ -10,6 +10,7 @@ import time
 from . import stages
 from .freshness import Stage
 from .freshness import run_stage as _run_fresh
+from .freshness import check_up_to_date as _check_up_to_date
 from .handoff import trained_on
 from .settings import MODEL_FILES
 
@@ -102,3 +103,17 @@ def run_all(settings, force=False):
         print(f"[{stage.name}] {seconds[stage.name]:.1f} s")
     print("wall time per stage: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
     return seconds
+
+
+def assign_new_photos(settings, folder, batch):
+    """Stage 05 on `folder`, then the scores and pictures again, so that they show the new photos too."""
+    settings = settings.validate()
+    _require_dataset(settings)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder of new photos {folder} does not exist")
+    for name in ("00", "01", "03", "04"):  # the run the new photos join must be whole and up to date
+        _check_up_to_date(BY_NAME[name], settings)
+    added = stages.assign_new_photos(settings, folder, batch)
+    for name in ("evaluation", "visualize"):
+        run_stage(name, settings)
+    return added

@@ -36,7 +36,7 @@ import scipy.sparse
 from sklearn.metrics.cluster import contingency_matrix
 
 from . import metrics, visual
-from .fileio import read_json, require_file, save_image, write_csv, write_text
+from .fileio import read_csv, read_json, require_file, save_image, write_csv, write_text
 from .handoff import load_clustered, load_labels, load_rejected
 
 PAGE = "report.html"
@@ -88,6 +88,7 @@ img.picture{max-width:100%;height:auto}
 .models{margin:2px 0;color:#444}
 .thumbs{display:flex;flex-wrap:wrap;gap:2px;align-items:center}
 .thumbs img{display:block;border:1px solid #eee}
+.thumbs img.added{outline:3px solid #1f77b4;outline-offset:-3px}
 .more{margin-left:8px;color:#666}
 """
 
@@ -106,6 +107,7 @@ class _Run:
     clustering: dict
     features_info: dict
     metrics: dict | None
+    batch_of: dict  # the batch of each photo that stage 05 added
 
     def photo(self, name):
         return self.settings.raw_img / name
@@ -173,7 +175,15 @@ def _load_run(settings, clustered):
                 listed=load_labels(settings), rejections=_rejections(load_rejected(settings)),
                 clustering=read_json(settings.data_file("clustering")),
                 features_info=read_json(settings.data_file("features_info")),
-                metrics=read_json(metrics_path) if metrics_path.is_file() else None)
+                metrics=read_json(metrics_path) if metrics_path.is_file() else None, batch_of=_batches(settings))
+
+
+def _batches(settings):
+    predictions = read_csv(settings.data_file("predictions"))
+    if "batch" not in predictions:
+        return {}
+    added = predictions[predictions["batch"] != ""]
+    return dict(zip(added["file"], added["batch"]))
 
 
 def _rejections(rejected):
@@ -348,6 +358,8 @@ def _labels_export(run):
     if run.models is not None:
         model_of = dict(zip(run.listed["file"], run.listed["model_id"]))
         columns["model_id"] = [model_of.get(name, "") for name in names]
+    if run.batch_of:
+        columns["batch"] = [run.batch_of.get(name, "") for name in names]
     columns["rejected"] = [reasons_of.get(name, "") for name in names]
     return pd.DataFrame(columns)
 
@@ -457,7 +469,11 @@ def _som_body(run):
 
 
 def _thumb(run, src, name, title):
-    return (f'<a href="{_link(run, run.photo(name))}"><img src="{_link(run, src)}" loading="lazy" '
+    batch = run.batch_of.get(name)
+    if batch is not None:
+        title += f", new: added with batch {batch}"
+    added = ' class="added"' if batch is not None else ""
+    return (f'<a href="{_link(run, run.photo(name))}"><img{added} src="{_link(run, src)}" loading="lazy" '
             f'decoding="async" width="{THUMB_SIDE}" height="{THUMB_SIDE}" alt="{_text(name)}" '
             f'title="{_text(title)}"></a>')
 

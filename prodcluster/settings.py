@@ -260,6 +260,7 @@ FILES = {
     "som_weights": "som_weights.npy",
     "som_node_labels": "som_node_labels.npy",
     "metrics": "metrics.json",
+    "added": "added.csv",
 }
 
 

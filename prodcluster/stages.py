@@ -7,6 +7,9 @@ what its stage uses (TensorFlow for stages 02 and 03 alone), and stage 01's work
 which import the script that started them, load nothing for nothing.
 """
 import logging
+import shutil
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ from . import labels, split
 from .fileio import (
     atomic_path,
     load_npy,
+    read_csv,
     read_json,
     save_npy,
     write_csv,
@@ -329,3 +333,166 @@ def _hits(weights, features):
 
 def _fmt(value):
     return "n/a" if value is None else f"{value:.4f}"
+
+
+
+NEW_PHOTO_COLUMNS = ["file", "batch", "outcome", "cluster", "similarity"]
+
+
+def assign_new_photos(settings, folder, batch):
+    """Stage 05: the photos of `folder` join the run's clusters or open new ones; return this call's added rows.
+
+    They are copied into raw_img/<DATASET>/<batch>/, prepared as stage 01 prepared the run's
+    photos and read by the network stage 03 used; the hand-off files of stages 00 to 04 then
+    list them too, the earlier photos keep their clusters, and the stages' stamps take the
+    extended files as their own. A photo added before is passed over, so a rerun changes nothing.
+    """
+    from . import assign
+    run = load_clustered(settings)
+    info = read_json(settings.data_file("features_info"))
+    network = _network_of(settings, info)
+    names, outside = labels.list_images(folder, settings.img_ext)
+    copied, refused, passed_over = _copy_new_photos(settings, Path(folder), names, batch)
+    refused += [(f"{batch}/{name}", "symbolic link to a file outside the folder") for name in outside]
+    if not copied and not refused:
+        print(f"05: the {passed_over} photos of {folder} were added before; nothing changed")
+        return pd.DataFrame(columns=NEW_PHOTO_COLUMNS)
+    kept, vectors, unusable = _new_vectors(settings, network, info, copied)
+    refused += unusable
+    clustering_info = read_json(settings.data_file("clustering"))
+    recorded = clustering_info.get("assignment")
+    thresholds = (assign.Thresholds(join=recorded["join_similarity"], group=recorded["group_similarity"]) if recorded
+                  else assign.learn_thresholds(run.features, run.clusters))
+    placed = assign.assign(run.features, run.clusters, vectors, thresholds) if kept else None
+    table = _added_rows(batch, kept, placed, refused)
+    added = pd.concat([_earlier_rows(settings, table["file"]), table], ignore_index=True)
+    _extend_run(settings, run, copied, kept, vectors, placed, batch)
+    write_json(settings.data_file("clustering"), {
+        **clustering_info, "k": int(read_csv(settings.data_file("predictions"))["cluster"].nunique()),
+        "assignment": {**thresholds.as_dict(), "batches": _batch_counts(added)}})
+    _restamp_extended(settings)
+    earlier = load_rejected(settings)
+    earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
+    record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
+    write_csv(settings.data_file("added"), added)
+    _print_added(settings, table, passed_over)
+    return table
+
+
+def _network_of(settings, info):
+    """Settings that read photos with the network stage 03 recorded in features.json, checked against it."""
+    from .features import feature_source
+    tuned = info["source"] != "pretrained"
+    network = settings.replace(
+        backbone=info["backbone"], image_size=info.get("image_size"), use_finetuned=tuned,
+        finetuned_from=info.get("finetuned_on") if info.get("finetuned_on") != settings.dataset else None,
+        feature_layer=info["layer"] if tuned else settings.feature_layer,
+        test_time_flip=info.get("test_time_flip", False), runtime=info.get("runtime", "keras"))
+    recorded = {key: info.get(key) for key in ("source", "backbone", "model", "layer", "image_size", "parts")}
+    if {key: feature_source(network).get(key) for key in recorded} != recorded:
+        raise ValueError(f"the network that made {settings.data_file('features')} ({info['source']} "
+                         f"{info['backbone']}) is no longer there: rerun 03_extract_features.py and 04_cluster_som.py")
+    return network
+
+
+def _copy_new_photos(settings, folder, names, batch):
+    """Copy each photo to raw_img/<DATASET>/<batch>/; return (names copied, [(name, reason)] refused, passed over).
+
+    One already there with the same bytes was added before and is passed over; another photo
+    of the same name is refused."""
+    copied, refused, passed_over = [], [], 0
+    for name in names:
+        target_name = f"{batch}/{name}"
+        source, target = folder / name, settings.raw_img / target_name
+        if target.exists():
+            if target.read_bytes() == source.read_bytes():
+                passed_over += 1
+            else:
+                refused.append((target_name, f"another photo of this name is already in {settings.raw_img}"))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+        copied.append(target_name)
+    return copied, refused, passed_over
+
+
+def _new_vectors(settings, network, info, names):
+    """(names read, their vectors, [(name, reason)] of the others): stage 01's method, then stage 03's network."""
+    from . import background, engine, features
+    with engine.opened(network) as runner:
+        rejected = background.preprocess_folder(
+            settings.raw_img, settings.img, names, method=background.applied_method(settings.img) or "none",
+            workers=runner.cpus, max_pixels=settings.max_image_pixels, map_chunks=runner.map_chunks)
+        unusable = [tuple(row) for row in rejected[["file", "reason"]].itertuples(index=False)]
+        readable = [name for name in names if name not in rejected["file"].tolist()]
+        rows, vectors = [], np.zeros((0, info["dim"]), np.float32)
+        if readable:
+            with tempfile.TemporaryDirectory(dir=settings.data) as folder:
+                rows, errors, _ = features.write_features(runner.photo_vectors, network,
+                                                          [settings.img / name for name in readable],
+                                                          Path(folder) / "new.npy", info["normalized"])
+                if rows:
+                    vectors = load_npy(Path(folder) / "new.npy")
+            unusable += [(readable[row], reason) for row, reason in errors]
+    return [readable[row] for row in rows], vectors, unusable
+
+
+def _added_rows(batch, kept, placed, refused):
+    rows = {name: (batch, "rejected", "", "") for name, _ in refused}
+    if placed is not None:
+        for name, cluster, similarity, joined in zip(kept, placed.clusters, placed.similarity, placed.joined):
+            rows[name] = (batch, "joined" if joined else "new cluster", int(cluster), round(float(similarity), 4))
+    return pd.DataFrame([(name, *rows[name]) for name in sorted(rows)], columns=NEW_PHOTO_COLUMNS)
+
+
+def _earlier_rows(settings, files):
+    path = settings.data_file("added")
+    earlier = read_csv(path) if path.is_file() else pd.DataFrame(columns=NEW_PHOTO_COLUMNS)
+    return earlier[~earlier["file"].isin(files)]
+
+
+def _batch_counts(added):
+    """Per batch: photos clustered, how many joined existing clusters, how many new clusters they opened."""
+    counts = []
+    for batch, rows in added.groupby("batch", sort=False):
+        opened = rows.loc[rows["outcome"] == "new cluster", "cluster"].astype(str)
+        counts.append({"batch": batch, "photos": int((rows["outcome"] != "rejected").sum()),
+                       "joined": int((rows["outcome"] == "joined").sum()), "new_clusters": int(opened.nunique())})
+    return counts
+
+
+def _extend_run(settings, run, copied, kept, vectors, placed, batch):
+    """Append the new photos to the hand-off files of stages 00 to 04 (the earlier rows unchanged)."""
+    table = pd.concat([load_labels(settings), labels.labels_table(copied)], ignore_index=True)
+    write_csv(settings.data_file("labels"), table)
+    write_lines(settings.data_file("image_list"), table["file"])
+    write_lines(settings.data_file("labels_true"), table["model_id"])
+    predictions = read_csv(settings.data_file("predictions"))
+    if "batch" not in predictions:
+        predictions["batch"] = ""
+    if kept:
+        save_npy(settings.data_file("features"), np.concatenate([run.features, vectors]).astype(np.float32))
+        write_lines(settings.data_file("feature_files"), [*run.files, *kept])
+    predictions = pd.concat([predictions, pd.DataFrame({"file": kept, "batch": batch, "cluster": [
+        str(cluster) for cluster in ([] if placed is None else placed.clusters)]})], ignore_index=True)
+    write_csv(settings.data_file("predictions"), predictions[["file", "cluster", "batch"]])
+    cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
+    write_lines(settings.data_file("labels_pred"), [cluster_of.get(name, UNCLUSTERED) for name in table["file"]])
+
+
+def _restamp_extended(settings):
+    from .freshness import restamp
+    from .pipeline import STAGES
+    for stage in STAGES:
+        if stage.name in ("00", "01", "split", "03", "04"):
+            restamp(stage, settings)
+
+
+def _print_added(settings, table, passed_over):
+    outcomes = table["outcome"].value_counts()
+    opened = table.loc[table["outcome"] == "new cluster", "cluster"].nunique()
+    print(f"05: {len(table)} new photos: {outcomes.get('joined', 0)} joined existing clusters, "
+          f"{outcomes.get('new cluster', 0)} opened {opened} new clusters, {outcomes.get('rejected', 0)} rejected"
+          + (f"; {passed_over} added before, passed over" if passed_over else "")
+          + f"; listed in {settings.data_file('added')}")
