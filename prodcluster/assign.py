@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 
-JOIN_QUANTILE = 0.05  # a newcomer must match a centre as well as 95% of the run's photos match their own
+JOIN_QUANTILE = 0.02  # a newcomer must match a centre as well as 98% of the run's photos match their own
 PAIR_SAMPLE = 200  # photos of a large cluster whose pairs are compared
 
 
@@ -21,9 +21,10 @@ PAIR_SAMPLE = 200  # photos of a large cluster whose pairs are compared
 class Thresholds:
     join: float  # least cosine similarity to a cluster's centre to join it
     group: float  # least mean cosine similarity of the photo pairs of a group of newcomers
+    quantile: float = JOIN_QUANTILE  # of the run's similarities, that both thresholds are
 
     def as_dict(self):
-        return {"join_similarity": self.join, "group_similarity": self.group, "join_quantile": JOIN_QUANTILE}
+        return {"join_similarity": self.join, "group_similarity": self.group, "join_quantile": self.quantile}
 
 
 @dataclass
@@ -41,7 +42,7 @@ def centres(features, clusters):
     return labels, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
 
-def learn_thresholds(features, clusters, seed=0):
+def learn_thresholds(features, clusters, quantile=JOIN_QUANTILE, seed=0):
     """The thresholds of the rule above, from the clustered photos (clusters of one photo teach nothing)."""
     features, clusters = _unit(features), np.asarray(clusters)
     labels, centre_rows = centres(features, clusters)
@@ -50,9 +51,9 @@ def learn_thresholds(features, clusters, seed=0):
     if not shared.any():
         raise ValueError("every cluster holds one photo: there is no cluster to learn what one model looks like from")
     own = (features * centre_rows[np.searchsorted(labels, clusters)]).sum(axis=1)
-    join = float(np.quantile(own[shared], JOIN_QUANTILE))
+    join = float(np.quantile(own[shared], quantile))
     pairs = [_pair_similarities(features[clusters == label], seed) for label in labels if sizes[label] > 1]
-    return Thresholds(join=join, group=float(np.quantile(np.concatenate(pairs), JOIN_QUANTILE)))
+    return Thresholds(join=join, group=float(np.quantile(np.concatenate(pairs), quantile)), quantile=quantile)
 
 
 def _pair_similarities(members, seed, most=PAIR_SAMPLE):

@@ -361,7 +361,8 @@ def assign_new_photos(settings, folder, batch):
     refused += unusable
     clustering_info = read_json(settings.data_file("clustering"))
     recorded = clustering_info.get("assignment")
-    thresholds = (assign.Thresholds(join=recorded["join_similarity"], group=recorded["group_similarity"]) if recorded
+    thresholds = (assign.Thresholds(recorded["join_similarity"], recorded["group_similarity"],
+                                    recorded["join_quantile"]) if recorded
                   else assign.learn_thresholds(run.features, run.clusters))
     placed = assign.assign(run.features, run.clusters, vectors, thresholds) if kept else None
     table = _added_rows(batch, kept, placed, refused)
