@@ -29,7 +29,7 @@ from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .fileio import atomic_path
 from .progress import progress_bar
-from .quiet import import_keras
+from .quiet import import_keras, native_notes_hidden
 from .settings import DEFAULTS, EMBEDDING_LOSSES, FEATURE_LAYERS, check_whole
 
 keras = import_keras()
@@ -266,9 +266,10 @@ def _train_head(nets, paths, targets, rows, settings):
     train_y = np.tile(targets[train_rows], views)
     validation = (outputs[0, validation_rows], targets[validation_rows]) if len(validation_rows) else None
     nets.head.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss=nets.loss)
-    history = nets.head.fit(train_x, train_y, validation_data=validation, epochs=settings.head_epochs,
-                            batch_size=HEAD_BATCH_SIZE, shuffle=True, verbose=0,
-                            callbacks=_callbacks(validation, settings, "02 head"))
+    with native_notes_hidden():
+        history = nets.head.fit(train_x, train_y, validation_data=validation, epochs=settings.head_epochs,
+                                batch_size=HEAD_BATCH_SIZE, shuffle=True, verbose=0,
+                                callbacks=_callbacks(validation, settings, "02 head"))
     return _history_frame(history, "head")
 
 
@@ -282,8 +283,9 @@ def _train_top_blocks(nets, paths, targets, rows, settings):
     if len(validation_rows):
         validation = PhotoBatches(paths[validation_rows], targets[validation_rows], settings)
     nets.trainer.compile(optimizer=keras.optimizers.Adam(settings.finetune_learning_rate), loss=nets.loss)
-    history = nets.trainer.fit(train, validation_data=validation, epochs=settings.epochs, verbose=0,
-                               callbacks=_callbacks(validation, settings, "02 top blocks", per_batch=True))
+    with native_notes_hidden():
+        history = nets.trainer.fit(train, validation_data=validation, epochs=settings.epochs, verbose=0,
+                                   callbacks=_callbacks(validation, settings, "02 top blocks", per_batch=True))
     return _history_frame(history, "top_blocks")
 
 

@@ -81,14 +81,16 @@ def run_stage(stage, stages, settings, force=False, **options):
     return result
 
 
-def check_up_to_date(stage, settings):
-    """Raise StaleInputs unless `stage` has run and every file it read and wrote is as it left them."""
+def check_up_to_date(stage, settings, besides=()):
+    """Raise StaleInputs unless `stage` has run and every file it read and wrote, but the paths `besides`, is as
+    it left them."""
     recorded = _read_stamp(stage, settings)
     if recorded is None:
         raise StaleInputs(f"stage {stage.name} has not run on data set {settings.dataset!r}: run {stage.script} first")
+    passed = {_name(path, settings) for path in besides}
     for part in ("inputs", "outputs"):
         changed = sorted(name for name, value in recorded.get(part, {}).items()
-                         if fingerprint(_path(name, settings)) != value)
+                         if name not in passed and fingerprint(_path(name, settings)) != value)
         if changed:
             raise StaleInputs(f"the {part} of stage {stage.name} ({', '.join(changed)}) changed since it ran: rerun "
                               f"{stage.script} first")

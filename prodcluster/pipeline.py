@@ -111,8 +111,8 @@ def assign_new_photos(settings, folder, batch):
     _require_dataset(settings)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder of new photos {folder} does not exist")
-    for name in ("00", "01", "03", "04"):  # the run the new photos join must be whole and up to date
-        _check_up_to_date(BY_NAME[name], settings)
+    for name in ("00", "01", "03", "04"):  # the run the new photos join is whole: as its stages left it
+        _check_up_to_date(BY_NAME[name], settings, besides=[settings.raw_img])  # where stage 05 copies to
     added = stages.assign_new_photos(settings, folder, batch)
     for name in ("evaluation", "visualize"):
         run_stage(name, settings)

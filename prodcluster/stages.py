@@ -353,7 +353,7 @@ def assign_new_photos(settings, folder, batch):
     network = _network_of(settings, info)
     names, outside = labels.list_images(folder, settings.img_ext)
     copied, refused, passed_over = _copy_new_photos(settings, Path(folder), names, batch)
-    refused += [(f"{batch}/{name}", "symbolic link to a file outside the folder") for name in outside]
+    refused += [(str(Path(folder) / name), "symbolic link to a file outside the folder") for name in outside]
     if not copied and not refused:
         print(f"05: the {passed_over} photos of {folder} were added before; nothing changed")
         return pd.DataFrame(columns=NEW_PHOTO_COLUMNS)
@@ -397,25 +397,28 @@ def _network_of(settings, info):
 
 
 def _copy_new_photos(settings, folder, names, batch):
-    """Copy each photo to raw_img/<DATASET>/<batch>/; return (names copied, [(name, reason)] refused, passed over).
+    """Copy each photo to raw_img/<DATASET>/<batch>/; return (names to add, [(name, reason)] refused, passed over).
 
-    One already there with the same bytes was added before and is passed over; another photo
-    of the same name is refused."""
-    copied, refused, passed_over = [], [], 0
+    A photo stage 05 clustered or rejected before (same name, same bytes) is passed over; one
+    copied by a run that stopped before the end is added now; another photo of the same name is
+    refused."""
+    rejected = load_rejected(settings)
+    done = set(read_csv(settings.data_file("predictions"))["file"]) | set(rejected.loc[rejected["stage"] == "05",
+                                                                                          "file"])
+    todo, refused, passed_over = [], [], 0
     for name in names:
         target_name = f"{batch}/{name}"
         source, target = folder / name, settings.raw_img / target_name
-        if target.exists():
-            if target.read_bytes() == source.read_bytes():
-                passed_over += 1
-            else:
-                refused.append((target_name, f"another photo of this name is already in {settings.raw_img}"))
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
-            shutil.copyfile(source, tmp)
-        copied.append(target_name)
-    return copied, refused, passed_over
+        if target.exists() and target.read_bytes() != source.read_bytes():
+            refused.append((str(source), f"another photo named {target_name} is already in {settings.raw_img}"))
+        elif target.exists() and target_name in done:
+            passed_over += 1
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
+            todo.append(target_name)
+    return todo, refused, passed_over
 
 
 def _new_vectors(settings, network, info, names):
@@ -465,7 +468,9 @@ def _batch_counts(added):
 
 def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     """Append the new photos to the hand-off files of stages 00 to 04 (the earlier rows unchanged)."""
-    table = pd.concat([load_labels(settings), labels.labels_table(copied)], ignore_index=True)
+    listed = load_labels(settings)
+    table = pd.concat([listed, labels.labels_table([name for name in copied if name not in set(listed["file"])])],
+                      ignore_index=True)
     write_csv(settings.data_file("labels"), table)
     write_lines(settings.data_file("image_list"), table["file"])
     write_lines(settings.data_file("labels_true"), table["model_id"])

@@ -84,3 +84,20 @@ def test_new_photos_join_their_models_clusters_or_open_new_ones_and_a_rerun_chan
     assert pipeline.assign_new_photos(settings, folder, "monday").empty  # the same folder again
     assert {name: settings.data_file(name).read_bytes() for name in files} == written
     assert pipeline.run_stage("04", settings) is None  # the catalogue is stage 04's own: not clustered again
+
+
+def test_a_photo_copied_by_a_stopped_run_is_added_and_a_clashing_name_refused(clustered_shop, tmp_path):
+    settings = clustered_shop
+    folder = tmp_path / "tuesday"
+    first, second = write_listings(folder, [model_spec(0)], [2], seed=2)
+    (settings.raw_img / "tuesday").mkdir()
+    (settings.raw_img / "tuesday" / first.name).write_bytes(first.read_bytes())  # a run stopped after copying it
+    added = pipeline.assign_new_photos(settings, folder, "tuesday")
+    assert sorted(added["file"]) == [f"tuesday/{first.name}", f"tuesday/{second.name}"]
+    assert set(added["outcome"]) <= {"joined", "new cluster"}
+    second.write_bytes(first.read_bytes())  # another photo under a name already added
+    again = pipeline.assign_new_photos(settings, folder, "tuesday")
+    assert again["file"].tolist() == [str(second)] and again["outcome"].tolist() == ["rejected"]
+    rejected = read_csv(settings.data_file("rejected")).set_index("file")
+    assert rejected.loc[str(second), "reason"].startswith(f"another photo named tuesday/{second.name}")
+    assert len(read_csv(settings.data_file("added"))) == 3

@@ -12,6 +12,7 @@ import pytest
 from prodcluster.demo import make_demo
 from prodcluster.fileio import load_npy, read_json
 from prodcluster.settings import Settings
+from tests.test_pipeline import assert_only_our_messages
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,6 +25,7 @@ def full_run(root, dataset, workers):
                            "--batch-size", "8", "--workers", str(workers)], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert_only_our_messages(done.stderr)  # fine-tuning too runs without TensorFlow's notes
     return settings
 
 
