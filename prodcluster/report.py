@@ -443,6 +443,21 @@ def _scores_body(run):
 
 def _k_choice_body(run):
     info = run.clustering
+    added = info.get("assignment")
+    if added:  # k is stage 04's choice plus the clusters new photos opened
+        info = {**info, "k": added["k_of_stage_04"]}
+    return _stage_04_k(run, info) + (_added_note(added, run.clustering["k"]) if added else "")
+
+
+def _added_note(added, k):
+    photos = sum(batch["photos"] for batch in added["batches"])
+    opened = sum(batch["new_clusters"] for batch in added["batches"])
+    return _note(f"Stage 05 then added {photos} photos in {len(added['batches'])} batch(es): "
+                 f"{sum(batch['joined'] for batch in added['batches'])} joined existing clusters and the others "
+                 f"opened {opened} new ones, so there are now k = {k} clusters; new photos are outlined in blue.")
+
+
+def _stage_04_k(run, info):
     k, criterion, curve = info.get("k"), info.get("k_criterion"), info.get("criterion_curve") or {}
     if not curve:
         how = (f"given by {_text(info.get('k_given_by', 'the settings'))}" if criterion == "given"

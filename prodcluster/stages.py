@@ -370,7 +370,8 @@ def assign_new_photos(settings, folder, batch):
     _extend_run(settings, run, copied, kept, vectors, placed, batch)
     write_json(settings.data_file("clustering"), {
         **clustering_info, "k": int(read_csv(settings.data_file("predictions"))["cluster"].nunique()),
-        "assignment": {**thresholds.as_dict(), "batches": _batch_counts(added)}})
+        "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
+                       .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
     _restamp_extended(settings)
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]

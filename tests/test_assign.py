@@ -78,6 +78,8 @@ def test_new_photos_join_their_models_clusters_or_open_new_ones_and_a_rerun_chan
     assert read_json(settings.data_file("clustering"))["assignment"]["batches"][0]["photos"] == 7
     page = (settings.result / "report.html").read_text()
     assert page.count("new: added with batch monday") >= 1
+    k = read_json(settings.data_file("clustering"))["k"]
+    assert "k = 4 clusters, chosen by" in page and f"so there are now k = {k} clusters" in page
     assert "batch" in read_csv(settings.result / "clusters.csv")
     files = ("labels", "predictions", "features", "clustering", "added", "rejected")
     written = {name: settings.data_file(name).read_bytes() for name in files}
