@@ -25,9 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import suite  # noqa: E402
-from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
+from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import assign, clustering, handoff, stages  # noqa: E402
-from prodcluster.fileio import write_json  # noqa: E402
 from prodcluster.settings import DEFAULTS  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "catalogue.json"
@@ -165,10 +164,7 @@ def main(argv=None):
     record = {"protocols": entries, "seconds_per_1000": timed_thousand(*largest[1:]),
               "seconds": round(time.perf_counter() - started, 1), "git_commit": git_commit(),
               "command": command.strip(), "machine": machine()}
-    write_json(args.results, record)
-    if args.readme and args.readme.exists():
-        replace_block(args.readme, START, END, markdown(record))
-    print(markdown(record))
+    publish(record, args.results, args.readme, START, END, markdown(record))
     return record
 
 

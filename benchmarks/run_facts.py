@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from prodcluster.fileio import write_text
+from prodcluster.fileio import write_json, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -40,3 +40,11 @@ def replace_block(path, start, end, text):
     head, rest = content.split(start, 1)
     _, tail = rest.split(end, 1)
     write_text(path, f"{head}{start}\n{text}\n{end}{tail}")
+
+
+def publish(record, path, readme, start, end, table):
+    """Write `record` as JSON to `path`, put `table` (markdown) between the markers of `readme` if given, and print it."""
+    write_json(path, record)
+    if readme and Path(readme).exists():
+        replace_block(readme, start, end, table)
+    print(table)

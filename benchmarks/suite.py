@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 import config  # noqa: E402
 from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E402
 from benchmarks.background_eval import read_mask  # noqa: E402
-from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
+from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
 from prodcluster.settings import BACKBONE_SIZES, DEFAULTS, Settings  # noqa: E402
@@ -310,10 +310,7 @@ def main(argv=None):
         records += run_protocol(protocol, args, command.strip())
     save(records, args)
     suite = summary(with_earlier_records(records, args.results), command.strip(), time.perf_counter() - started)
-    write_json(args.results / "suite.json", suite)
-    if args.readme and args.readme.exists():
-        replace_block(args.readme, START, END, markdown(suite))
-    print(markdown(suite))
+    publish(suite, args.results / "suite.json", args.readme, START, END, markdown(suite))
     return suite
 
 
