@@ -43,7 +43,7 @@ def replace_block(path, start, end, text):
 
 
 def publish(record, path, readme, start, end, table):
-    """Write `record` as JSON to `path`, put `table` (markdown) between the markers of `readme` if given, and print it."""
+    """Write `record` as JSON to `path`, put `table` (markdown) between the markers of `readme` (if given), print it."""
     write_json(path, record)
     if readme and Path(readme).exists():
         replace_block(readme, start, end, table)

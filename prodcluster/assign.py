@@ -5,8 +5,9 @@ matches best, when it matches it at least as well as most photos of the earlier 
 their own cluster's centre (the JOIN_QUANTILE of those similarities). The photos that match
 no cluster are grouped among themselves by average linkage, cut where the mean similarity of
 a group's photo pairs would fall below what most photo pairs of one earlier cluster reach
-(the same quantile), and each group opens a new cluster numbered after the existing ones. Both thresholds are learnt once, from the run as
-stage 04 left it, and kept, so later batches are judged by the same rule.
+(the same quantile), and each group opens a new cluster numbered after the existing ones.
+Both thresholds are learnt once, from the run as stage 04 left it, and kept, so later
+batches are judged by the same rule. The choice of the quantile is in docs/decisions.md.
 """
 from dataclasses import dataclass
 

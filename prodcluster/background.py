@@ -23,9 +23,11 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -34,7 +36,8 @@ import cv2
 import numpy as np
 from skimage.morphology import remove_small_holes
 
-from .fileio import PNG_SIGNATURE, ImageError, atomic_path, read_image, read_json, save_image, write_json
+from .fileio import (JPEG_SIGNATURE, PNG_SIGNATURE, ImageError, atomic_path, read_image, read_json, save_image,
+                     write_json)
 from .handoff import rejected_frame
 from .progress import progress_bar
 from .settings import DEFAULTS, PREPROCESS_METHODS, check_whole
@@ -84,7 +87,6 @@ MAX_FOREGROUND = 0.9
 SURVEY_PHOTOS = 300  # seeded sample of photos whose background kind is looked at
 CLUTTERED_SET_SHARE = 0.5  # from this share of cluttered backgrounds up, auto removes backgrounds (grabcut)
 
-JPEG_SIGNATURE = b"\xff\xd8\xff"
 CHUNKS_PER_WORKER = 4
 MAX_CHUNK = 16
 MANIFEST_NAME = ".background.json"
@@ -578,21 +580,31 @@ def map_in_processes(function, chunks, workers):
         return
     # "spawn" rather than fork: the caller may hold threads (OpenCV, TensorFlow) that fork copies badly.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=_start_worker) as pool:
+    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=one_opencv_thread) as pool:
+        with _ctrl_c_ignored():  # by the workers, from their start: Ctrl-C reaches the whole group, the driver answers
+            results = pool.map(function, chunks)  # starts the workers
         try:
-            yield from pool.map(function, chunks)
+            yield from results
         except BaseException:  # Ctrl-C or an error: the chunks not yet started are dropped, not waited for
             pool.shutdown(cancel_futures=True)
             raise
 
 
+@contextmanager
+def _ctrl_c_ignored():
+    """SIGINT ignored while inside (processes started then inherit that); only the main thread can set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def one_opencv_thread():
     cv2.setNumThreads(1)  # the processes already use every core
-
-
-def _start_worker():
-    one_opencv_thread()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the driver alone answers it
 
 
 def _check_method(method):

@@ -83,8 +83,8 @@ class ClusterResult:
 
     labels: cluster of each image, 0..k-1 from the largest cluster down. k_criterion: how
     k was set (the deciding criterion, "given", ...); criterion_curve: {k: value} of that
-    criterion (criterion_curves: of each criterion combined, with the k it chose alone);
-    criterion over the candidates. som_weights (rows x cols x D, in feature space) and
+    criterion over the candidate k (criterion_curves: the curve of each criterion combined,
+    with the k it chose alone). som_weights (rows x cols x D, in feature space) and
     node_labels exist for map methods: the cluster of each node (for "som", that of the
     nearest cluster centre; for "som_nodes", nodes without images get numbers from k up).
     settings: every option used, plus what was derived (grid, iterations, PCA size, seed).
@@ -162,7 +162,7 @@ def _cluster_som(data, seed, k, settings):
     if k is not None and k > np.count_nonzero(hits):
         raise ValueError(f"the images fall on {np.count_nonzero(hits)} of the map's {rows * cols} nodes, too few for "
                          f"{k} clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
-    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    sample = sample_rows(len(data), settings["sample_size"], seed)
     choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
                            _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]
     best = kept_hierarchy([choice[0] for choice in choices], settings["linkage_tie"])
@@ -228,7 +228,7 @@ def _reduced(data, n_components, seed):
     pca = PCA(n_components=n_components, svd_solver="randomized", random_state=seed)
     if len(data) <= PCA_SAMPLE:  # fit_transform: randomized PCA's own projection, as every benchmark measured
         return pca.fit_transform(data).astype(np.float32), pca
-    pca.fit(data[_sample_indices(len(data), PCA_SAMPLE, seed)])
+    pca.fit(data[sample_rows(len(data), PCA_SAMPLE, seed)])
     return pca.transform(data).astype(np.float32), pca
 
 
@@ -387,7 +387,7 @@ def _cluster_kmeans(data, seed, k, settings):
 
 def _cluster_agglomerative(data, seed, k, settings):
     """Ward on a seeded sample; the other images join the nearest cluster centre."""
-    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    sample = sample_rows(len(data), settings["sample_size"], seed)
     if k is not None and k > len(sample):
         raise ValueError(f"k={k} exceeds the {len(sample)} images sampled; raise sample_size")
     largest_k = _largest_k(len(data), settings)
@@ -424,7 +424,7 @@ def _cluster_reference(data, seed, k, settings):
     if k is not None:
         labels = KMeans(n_clusters=k, random_state=seed).fit_predict(reduced)
         return _plain_result(labels, "reference", "given", None, settings)
-    sample = _sample_indices(len(data), settings["sample_size"], seed)
+    sample = sample_rows(len(data), settings["sample_size"], seed)
     distances = cosine_distances(reduced[sample])
     curve, fits = {}, {}
     for count in _k_grid(min(_largest_k(len(data), settings), len(sample) - 1), settings):
@@ -469,7 +469,8 @@ def _plain_result(labels, method, criterion, curve, settings, curves=None):
 # --- choice of k ------------------------------------------------------------------------
 
 
-def _sample_indices(n_images, sample_size, seed):
+def sample_rows(n_images, sample_size, seed):
+    """All rows, or a seeded sorted sample of `sample_size` of them."""
     if n_images <= sample_size:
         return np.arange(n_images)
     return np.sort(np.random.default_rng(seed).choice(n_images, sample_size, replace=False))

@@ -67,7 +67,7 @@ def _connect(ray, settings):
         _check_reachable(settings.ray_address)
         ray.init(address=settings.ray_address, **options)
     else:  # "local" starts a new cluster even where RAY_ADDRESS names another one
-        ray.init(address="local", num_cpus=settings.workers or os.cpu_count() or 1, include_dashboard=False,
+        ray.init(address="local", num_cpus=settings.cpus, include_dashboard=False,
                  **options)
 
 
@@ -95,7 +95,7 @@ class LocalEngine:
     """This machine: stage 01 on a process pool, stage 03's network in this process."""
 
     def __init__(self, settings):
-        self.cpus = settings.workers or os.cpu_count() or 1
+        self.cpus = settings.cpus
         self.runtime = None
 
     def map_chunks(self, function, chunks):

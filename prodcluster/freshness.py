@@ -38,14 +38,11 @@ class Stage:
 
     name: str  # also how settings name the stages they shape (`setting(..., stages=...)`)
     script: str
-    function: Callable  # function(settings, **options) does the stage's work
+    function: Callable  # function(settings) does the stage's work (with `force` where it forwards it)
     inputs: Callable
     outputs: Callable
     forwards_force: bool = False
     on_skip: Callable | None = None  # called with the settings when the stage is skipped
-
-    def run(self, settings, **options):
-        return self.function(settings, **options)
 
     def stamp_path(self, settings):
         return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
@@ -58,7 +55,7 @@ class Stage:
         return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}
 
 
-def run_stage(stage, stages, settings, force=False, **options):
+def run_stage(stage, stages, settings, force=False):
     """Run `stage` unless it is up to date; return its result, or None when skipped."""
     _check_upstream(stage, stages, settings)
     current = stage.fingerprint(settings)
@@ -75,7 +72,7 @@ def run_stage(stage, stages, settings, force=False, **options):
         _remove_leftovers(path)
     global running
     running = stage.name
-    result = stage.run(settings, **({"force": force} if stage.forwards_force else {}), **options)
+    result = stage.function(settings, **({"force": force} if stage.forwards_force else {}))
     running = None
     write_json(stage.stamp_path(settings), {**current, "outputs": stage.output_fingerprints(settings)})
     return result

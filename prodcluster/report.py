@@ -274,10 +274,6 @@ def _photo_tiles(paths, side, workers):
             yield from pool.map(visual.thumbnail, paths[start:start + TILE_BATCH], itertools.repeat(side))
 
 
-def _workers(settings):
-    return settings.workers or os.cpu_count() or 1
-
-
 def _sprite_layout(n_photos):
     """(tiles per sprite side, tile side in pixels) for a square sprite of at most SPRITE_MAX_SIDE pixels."""
     per_side = math.ceil(math.sqrt(n_photos))
@@ -292,7 +288,7 @@ def _write_thumbs_and_sprite(run, page_rows, thumbs, sprite_path):
     per_side, cell = _sprite_layout(len(run.files))
     sprite = np.full((per_side * cell, per_side * cell, 3), 255, dtype=np.uint8)
     paths = [run.photo(name) for name in run.files]
-    for row, tile in enumerate(_photo_tiles(paths, THUMB_SIDE, _workers(run.settings))):
+    for row, tile in enumerate(_photo_tiles(paths, THUMB_SIDE, run.settings.cpus)):
         if row in page_rows:
             save_image(thumbs / f"{row}.jpg", tile, quality=THUMB_QUALITY)
         top, left = (index * cell for index in divmod(row, per_side))
@@ -302,7 +298,7 @@ def _write_thumbs_and_sprite(run, page_rows, thumbs, sprite_path):
 
 
 def _write_rejected_thumbs(run, names, thumbs):
-    tiles = _photo_tiles([run.photo(name) for name in names], THUMB_SIDE, _workers(run.settings))
+    tiles = _photo_tiles([run.photo(name) for name in names], THUMB_SIDE, run.settings.cpus)
     for index, tile in enumerate(tiles):
         save_image(thumbs / f"rejected_{index}.jpg", tile, quality=THUMB_QUALITY)
 

@@ -9,6 +9,7 @@ them all.
 import dataclasses
 import difflib
 import numbers
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,8 +137,9 @@ class Settings:
                              f"{', '.join(key.upper() for key in lower)}")
         unknown = sorted(key.upper() for key in given if key not in names | {"work_dir"})
         if unknown:
-            raise ValueError(f"{module.__file__} sets {', '.join(_with_guess(key, [*map(str.upper, names), 'WORK_DIR']) for key in unknown)}, "
-                             "which no stage reads; the settings are listed by `python -m prodcluster.settings`")
+            valid = [*map(str.upper, names), "WORK_DIR"]
+            raise ValueError(f"{module.__file__} sets {', '.join(_with_guess(key, valid) for key in unknown)}, which "
+                             "no stage reads; the settings are listed by `python -m prodcluster.settings`")
         values = {key: value for key, value in given.items() if key in names}
         values["root"] = (Path(module.__file__).resolve().parent / given.get("work_dir", ".")).resolve()
         values.update({key: value for key, value in overrides.items() if value is not None})
@@ -193,6 +195,11 @@ class Settings:
 
     def data_file(self, name):
         return self.data / FILES[name]
+
+    @property
+    def cpus(self):
+        """How many processes or threads photo work may use: WORKERS, else one per core."""
+        return self.workers or os.cpu_count() or 1
 
     def given_by(self, name):
         """Where the value of setting `name` came from: its option, config.py or the default."""

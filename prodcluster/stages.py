@@ -164,7 +164,7 @@ def _no_network(settings):
     return pd.DataFrame()
 
 
-def extract_features(settings, normalize=True):
+def extract_features(settings):
     """Stage 03: features.npy (float32, rows = readable photos in list order), feature_files.txt, features.json.
 
     Rows go straight into a memory-mapped file, so memory does not grow with the number of
@@ -180,7 +180,7 @@ def extract_features(settings, normalize=True):
     with engine.opened(settings) as runner, atomic_path(settings.data_file("features")) as tmp:
         # tmp is not renamed into place if this raises
         rows, errors, dim = features.write_features(runner.photo_vectors, settings,
-                                                    [settings.img / name for name in present], tmp, normalize)
+                                                    [settings.img / name for name in present], tmp, True)
         rejected = [(present[row], "03", reason) for row, reason in errors]
         rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)")
                      for name in sorted(set(files) - set(present))]
@@ -192,7 +192,7 @@ def extract_features(settings, normalize=True):
     kept = [present[row] for row in rows]
     write_lines(settings.data_file("feature_files"), kept)
     info = {**description, **({"test_time_flip": True} if settings.test_time_flip else {}),
-            "normalized": normalize, "n_images": len(kept), "dim": dim,
+            "normalized": True, "n_images": len(kept), "dim": dim,
             **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
             "rejected": len(rejected)}
     write_json(settings.data_file("features_info"), info)

@@ -17,6 +17,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from .batches import square_resize
+from .clustering import sample_rows
 from .fileio import ImageError, atomic_path, read_image
 from .settings import DEFAULTS
 
@@ -97,12 +98,6 @@ def _check_length(labels, n_rows, name):
     return labels
 
 
-def _sample_rows(n_rows, max_points, seed):
-    if n_rows <= max_points:
-        return np.arange(n_rows)
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_points, replace=False))
-
-
 def _tsne_2d(features, perplexity, seed):
     if features.shape[1] > PCA_DIMS:
         n_dims = min(PCA_DIMS, len(features))
@@ -130,7 +125,7 @@ def plot_tsne(features, labels_true, labels_pred, path, perplexity=DEFAULTS.tsne
         labels_true = _check_length(labels_true, len(features), "labels_true")
     if perplexity <= 0 or max_points < 2:
         raise ValueError(f"need perplexity > 0 and max_points >= 2, got {perplexity} and {max_points}")
-    rows = _sample_rows(len(features), max_points, seed)
+    rows = sample_rows(len(features), max_points, seed)
     embedding = np.full((len(features), 2), np.nan)
     embedding[rows] = _tsne_2d(features[rows], perplexity, seed)
     panels = [("predicted cluster", labels_pred, None)]

@@ -115,7 +115,8 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
 
 
 def test_bad_loss_name_is_refused_before_any_work(settings):
-    with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not valid; it must be one of supcon, cosface"):
+    with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not valid; it must be one of "
+                                         "supcon, cosface"):
         pipeline.run_stage("02", settings.replace(embedding_loss="triplet"))
     assert not settings.data.exists()
 

@@ -138,8 +138,9 @@ def assert_only_our_messages(stderr):
 
 
 def run(script, *args, root, timeout=600):
-    done = subprocess.run([sys.executable, script, *args], cwd=REPO, env={**os.environ, "PRODCLUSTER_WORK_DIR": str(root)},
-                          capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root)}
+    done = subprocess.run([sys.executable, script, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
