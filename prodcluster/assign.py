@@ -27,6 +27,10 @@ class Thresholds:
     def as_dict(self):
         return {"join_similarity": self.join, "group_similarity": self.group, "join_quantile": self.quantile}
 
+    @classmethod
+    def from_dict(cls, record):
+        return cls(record["join_similarity"], record["group_similarity"], record["join_quantile"])
+
 
 @dataclass
 class Assignment:

@@ -64,6 +64,7 @@ class Clustered:
     features: np.ndarray
     clusters: np.ndarray
     models: np.ndarray | None  # model id of each photo ("" when its name gives none); None: no name gives one
+    batch_of: dict  # {file: batch} of the photos stage 05 added (predictions.csv's `batch` column)
 
 
 def load_clustered(settings):
@@ -82,8 +83,12 @@ def load_clustered(settings):
                          f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
     model_of = dict(zip(labels["file"], labels.get("model_id", pd.Series("", index=labels.index))))
     models = np.array([model_of[name] for name in files], dtype=str)
+    batch_of = {}
+    if "batch" in predictions:
+        added = predictions[predictions["batch"] != ""]
+        batch_of = dict(zip(added["file"], added["batch"]))
     return Clustered(files=files, features=features, clusters=np.array([int(cluster_of[name]) for name in files]),
-                     models=models if (models != "").any() else None)
+                     models=models if (models != "").any() else None, batch_of=batch_of)
 
 
 def rejected_frame(rows=()):

@@ -8,9 +8,8 @@ freshness.py; the settings that shape a stage are tagged with its name in settin
 import time
 
 from . import stages
-from .freshness import Stage
+from .freshness import Stage, check_up_to_date
 from .freshness import run_stage as _run_fresh
-from .freshness import check_up_to_date as _check_up_to_date
 from .handoff import trained_on
 from .settings import MODEL_FILES
 
@@ -112,7 +111,7 @@ def assign_new_photos(settings, folder, batch):
     if not folder.is_dir():
         raise FileNotFoundError(f"folder of new photos {folder} does not exist")
     for name in ("00", "01", "03", "04"):  # the run the new photos join is whole: as its stages left it
-        _check_up_to_date(BY_NAME[name], settings, besides=[settings.raw_img])  # where stage 05 copies to
+        check_up_to_date(BY_NAME[name], settings, besides=[settings.raw_img])  # where stage 05 copies to
     added = stages.assign_new_photos(settings, folder, batch)
     for name in ("evaluation", "visualize"):
         run_stage(name, settings)

@@ -36,7 +36,7 @@ import scipy.sparse
 from sklearn.metrics.cluster import contingency_matrix
 
 from . import metrics, visual
-from .fileio import read_csv, read_json, require_file, save_image, write_csv, write_text
+from .fileio import read_json, require_file, save_image, write_csv, write_text
 from .handoff import load_clustered, load_labels, load_rejected
 
 PAGE = "report.html"
@@ -175,15 +175,7 @@ def _load_run(settings, clustered):
                 listed=load_labels(settings), rejections=_rejections(load_rejected(settings)),
                 clustering=read_json(settings.data_file("clustering")),
                 features_info=read_json(settings.data_file("features_info")),
-                metrics=read_json(metrics_path) if metrics_path.is_file() else None, batch_of=_batches(settings))
-
-
-def _batches(settings):
-    predictions = read_csv(settings.data_file("predictions"))
-    if "batch" not in predictions:
-        return {}
-    added = predictions[predictions["batch"] != ""]
-    return dict(zip(added["file"], added["batch"]))
+                metrics=read_json(metrics_path) if metrics_path.is_file() else None, batch_of=clustered.batch_of)
 
 
 def _rejections(rejected):

@@ -101,8 +101,8 @@ class Settings:
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
-    runtime: str = setting("tflite", "LiteRT: Keras' features to about 1e-7 in cosine, fine-tuned ones too, 3.3x as fast "
-                           "(speed.json); Keras where a network does not convert",
+    runtime: str = setting("tflite", "LiteRT: Keras' features to about 1e-7 in cosine, fine-tuned ones too, 3.3x as "
+                           "fast (speed.json); Keras where a network does not convert",
                            stages=("03",), choices=RUNTIMES)
     test_time_flip: bool = setting(False, "off until the suite shows the mirror image's vector helps",
                                    stages=("03",))

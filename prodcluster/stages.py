@@ -1,8 +1,8 @@
 """Every stage's file work: read what earlier stages wrote, call the module that does the work, write.
 
 This module and handoff.py hold the stages' file work; the modules they call (labels,
-background, split, finetune, features, clustering, metrics, visual, report) take paths and
-arrays. Each stage imports the modules it calls inside its function, so a script loads only
+background, split, finetune, features, clustering, assign, metrics, visual, report) take
+paths and arrays. Each stage imports the modules it calls inside its function, so a script loads only
 what its stage uses (TensorFlow for stages 02 and 03 alone), and stage 01's worker processes,
 which import the script that started them, load nothing for nothing.
 """
@@ -361,15 +361,14 @@ def assign_new_photos(settings, folder, batch):
     refused += unusable
     clustering_info = read_json(settings.data_file("clustering"))
     recorded = clustering_info.get("assignment")
-    thresholds = (assign.Thresholds(recorded["join_similarity"], recorded["group_similarity"],
-                                    recorded["join_quantile"]) if recorded
+    thresholds = (assign.Thresholds.from_dict(recorded) if recorded
                   else assign.learn_thresholds(run.features, run.clusters))
     placed = assign.assign(run.features, run.clusters, vectors, thresholds) if kept else None
     table = _added_rows(batch, kept, placed, refused)
     added = pd.concat([_earlier_rows(settings, table["file"]), table], ignore_index=True)
-    _extend_run(settings, run, copied, kept, vectors, placed, batch)
+    k = _extend_run(settings, run, copied, kept, vectors, placed, batch)
     write_json(settings.data_file("clustering"), {
-        **clustering_info, "k": int(read_csv(settings.data_file("predictions"))["cluster"].nunique()),
+        **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
     _restamp_extended(settings)
@@ -468,7 +467,7 @@ def _batch_counts(added):
 
 
 def _extend_run(settings, run, copied, kept, vectors, placed, batch):
-    """Append the new photos to the hand-off files of stages 00 to 04 (the earlier rows unchanged)."""
+    """Append the new photos to the hand-off files of stages 00 to 04 (the earlier rows unchanged); return k."""
     listed = load_labels(settings)
     table = pd.concat([listed, labels.labels_table([name for name in copied if name not in set(listed["file"])])],
                       ignore_index=True)
@@ -486,6 +485,7 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     write_csv(settings.data_file("predictions"), predictions[["file", "cluster", "batch"]])
     cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
     write_lines(settings.data_file("labels_pred"), [cluster_of.get(name, UNCLUSTERED) for name in table["file"]])
+    return int(predictions["cluster"].nunique())
 
 
 def _restamp_extended(settings):
