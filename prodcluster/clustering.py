@@ -174,7 +174,7 @@ def _cluster_som(data, seed, k, settings):
     if settings["refine"]:
         labels, centres = _refined(data, labels, seed)
         node_labels = pairwise_distances_argmin(som_weights.reshape(rows * cols, -1), centres)
-    labels, node_labels = _numbered_by_size(labels, node_labels)
+    labels, node_labels = numbered_by_size(labels, node_labels)
     settings.update(grid=[rows, cols], pca_components=None if pca is None else pca.n_components_)
     return ClusterResult(
         labels=labels,
@@ -339,7 +339,7 @@ def _tree_cuts(children, n_leaves, keep=None):
     return cuts
 
 
-def _numbered_by_size(labels, node_labels):
+def numbered_by_size(labels, node_labels):
     """Renumber so image clusters run 0..k-1 by decreasing size; node groups without images follow.
 
     Returns (image labels, node labels) in the new numbering.
@@ -361,7 +361,7 @@ def _cluster_som_nodes(data, seed, k, settings):
     side = max(1, round(np.sqrt(2 * len(data) / IMAGES_PER_NODE_2019)))
     som, settings["iterations"] = _trained_som(reduced, side, side, seed, settings)
     bmu = pairwise_distances_argmin(reduced, som.get_weights().reshape(side * side, -1))
-    labels, node_labels = _numbered_by_size(bmu, np.arange(side * side))
+    labels, node_labels = numbered_by_size(bmu, np.arange(side * side))
     settings.update(grid=[side, side], pca_components=None if pca is None else pca.n_components_)
     return ClusterResult(
         labels=labels,
@@ -454,7 +454,7 @@ def _nearest_centre_labels(data, labelled, labels):
 
 
 def _plain_result(labels, method, criterion, curve, settings, curves=None):
-    labels = _numbered_by_size(np.asarray(labels), np.asarray(labels))[0]
+    labels = numbered_by_size(np.asarray(labels), np.asarray(labels))[0]
     return ClusterResult(
         labels=labels,
         k=int(labels.max()) + 1,

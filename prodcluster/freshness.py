@@ -55,9 +55,12 @@ class Stage:
         return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}
 
 
-def run_stage(stage, stages, settings, force=False):
-    """Run `stage` unless it is up to date; return its result, or None when skipped."""
-    _check_upstream(stage, stages, settings)
+def run_stage(stage, stages, settings, force=False, upstream=True):
+    """Run `stage` unless it is up to date; return its result, or None when skipped.
+
+    upstream=False checks none of the earlier stages: for a caller that has checked the stages it builds on."""
+    if upstream:
+        _check_upstream(stage, stages, settings)
     current = stage.fingerprint(settings)
     recorded = _read_stamp(stage, settings)
     if not force and recorded and _matches(recorded, current) \

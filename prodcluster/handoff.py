@@ -44,6 +44,25 @@ def trained_on(settings):
     return recorded or settings.finetuned_from or settings.dataset
 
 
+def reviewed_models(settings):
+    """{file: model id} from the reviews applied to the data set ("" for a photo marked not a product)."""
+    path = settings.data_file("reviewed")
+    if not path.is_file():
+        return {}
+    table = read_csv(path)
+    return dict(zip(table["file"], table["model"]))
+
+
+def run_id(settings):
+    """What names the clusters a review is made on: stage 04 or the last review applied set it in clustering.json
+    (stage 05 keeps it, since it renumbers nothing); a digest of predictions.csv for runs made before."""
+    recorded = read_json(settings.data_file("clustering")).get("run_id")
+    if recorded:
+        return recorded
+    from .freshness import fingerprint
+    return fingerprint(settings.data_file("predictions"))
+
+
 def load_features(settings):
     """(features N x D, file names of the rows), checked against each other."""
     features = load_npy(settings.data_file("features"), stage_hint="03_extract_features.py")
@@ -72,6 +91,9 @@ def load_clustered(settings):
     features, files = load_features(settings)
     predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
     cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
+    left_out = set(load_rejected(settings)["file"])  # e.g. marked not a product in a review
+    kept = [row for row, name in enumerate(files) if name in cluster_of or name not in left_out]
+    features, files = (features, files) if len(kept) == len(files) else (features[kept], [files[row] for row in kept])
     missing = [name for name in files if name not in cluster_of]
     if missing or len(cluster_of) != len(files):
         raise ValueError(f"{settings.data_file('predictions')} does not match the {len(files)} photos with features "

@@ -54,13 +54,13 @@ STAGES = (
     Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True,
           inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs),
     Stage("split", "make_training_image_folders.py", stages.make_training_folders,
-          inputs=_data("labels"), outputs=lambda s: _data("split")(s) + [s.train_img]),
+          inputs=_data("labels", "reviewed"), outputs=lambda s: _data("split")(s) + [s.train_img]),
     Stage("02", "02_feature_network_fine_tuning.py", stages.fine_tune,
           inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files),
     Stage("03", "03_extract_features.py", stages.extract_features,
           inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info")),
     Stage("04", "04_cluster_som.py", stages.cluster,
-          inputs=_data("features", "feature_files", "image_list"), outputs=_cluster_outputs),
+          inputs=_data("features", "feature_files", "image_list", "reviewed"), outputs=_cluster_outputs),
     Stage("evaluation", "evaluation.py", stages.evaluate,
           inputs=_evaluation_inputs, outputs=_data("metrics"), on_skip=stages.print_scores),
     Stage("visualize", "visualize.py", stages.visualize,
@@ -110,9 +110,31 @@ def assign_new_photos(settings, folder, batch):
     _require_dataset(settings)
     if not folder.is_dir():
         raise FileNotFoundError(f"folder of new photos {folder} does not exist")
-    for name in ("00", "01", "03", "04"):  # the run the new photos join is whole: as its stages left it
-        check_up_to_date(BY_NAME[name], settings, besides=[settings.raw_img])  # where stage 05 copies to
+    _require_whole_run(settings, besides=[settings.raw_img])  # where stage 05 copies to
     added = stages.assign_new_photos(settings, folder, batch)
-    for name in ("evaluation", "visualize"):
-        run_stage(name, settings)
+    _refresh_results(settings)
     return added
+
+
+def apply_review(settings, path):
+    """Apply review.json to the run it was made on, then the scores and pictures again."""
+    settings = settings.validate()
+    _require_dataset(settings)
+    _require_whole_run(settings)
+    applied = stages.apply_review(settings, path)
+    if applied is not None:
+        _refresh_results(settings)
+    return applied
+
+
+def _require_whole_run(settings, besides=()):
+    """Stop unless stages 00 to 04 left their files as they are: the clusters a step builds on are whole."""
+    for name in ("00", "01", "03", "04"):
+        check_up_to_date(BY_NAME[name], settings, besides=besides)
+
+
+def _refresh_results(settings):
+    """The scores and pictures of a run that stage 05 or a review extended. Their earlier stages are not checked
+    again: the run was whole, and a review's models (for the next fine-tuning) leave it whole."""
+    for name in ("evaluation", "visualize"):
+        _run_fresh(BY_NAME[name], STAGES, settings, upstream=False)

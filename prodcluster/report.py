@@ -35,9 +35,9 @@ import pandas as pd
 import scipy.sparse
 from sklearn.metrics.cluster import contingency_matrix
 
-from . import metrics, visual
+from . import metrics, review, visual
 from .fileio import read_json, require_file, save_image, write_csv, write_text
-from .handoff import load_clustered, load_labels, load_rejected
+from .handoff import load_clustered, load_labels, load_rejected, run_id
 
 PAGE = "report.html"
 THUMB_FOLDER = "report_files"
@@ -146,12 +146,10 @@ def write_report(settings, clustered=None):
     run = _load_run(settings, clustered or load_clustered(settings))
     clusters = _clusters(run)
     pairs = _merged_pairs(run) if run.models is not None else []
-    page_rows = {row for cluster in clusters for row in cluster.shown}
-    page_rows |= {row for pair in pairs for row in (pair.example_a, pair.example_b)}
     rejected_shown = run.rejections["file"].tolist()[:REJECTED_SHOWN]
     with _replaced_folder(run.result_file(THUMB_FOLDER)) as thumbs, \
             _replaced_folder(run.result_file(PROJECTOR_FOLDER)) as projector:
-        cell = _write_thumbs_and_sprite(run, page_rows, thumbs, projector / "sprite.jpg")
+        cell = _write_thumbs_and_sprite(run, thumbs, projector / "sprite.jpg")
         _write_rejected_thumbs(run, rejected_shown, thumbs)
         _write_projector_files(run, projector, cell)
     with _replaced_folder(run.result_file(CLUSTER_FOLDER)) as folder:
@@ -159,6 +157,7 @@ def write_report(settings, clustered=None):
     write_csv(run.result_file(LABELS_EXPORT), _labels_export(run))
     page = run.result_file(PAGE)
     write_text(page, _page(run, clusters, pairs))
+    write_text(run.result_file(review.PAGE), review.page(_review_data(run)))
     return page
 
 
@@ -275,14 +274,13 @@ def _sprite_layout(n_photos):
     return per_side, cell
 
 
-def _write_thumbs_and_sprite(run, page_rows, thumbs, sprite_path):
-    """Decode each clustered photo once: a page thumbnail for `page_rows`, a tile of the sprite for all."""
+def _write_thumbs_and_sprite(run, thumbs, sprite_path):
+    """Decode each clustered photo once: its thumbnail for the pages and a tile of the sprite."""
     per_side, cell = _sprite_layout(len(run.files))
     sprite = np.full((per_side * cell, per_side * cell, 3), 255, dtype=np.uint8)
     paths = [run.photo(name) for name in run.files]
     for row, tile in enumerate(_photo_tiles(paths, THUMB_SIDE, run.settings.cpus)):
-        if row in page_rows:
-            save_image(thumbs / f"{row}.jpg", tile, quality=THUMB_QUALITY)
+        save_image(thumbs / f"{row}.jpg", tile, quality=THUMB_QUALITY)
         top, left = (index * cell for index in divmod(row, per_side))
         sprite[top:top + cell, left:left + cell] = cv2.resize(tile, (cell, cell), interpolation=cv2.INTER_AREA)
     save_image(sprite_path, sprite, quality=SPRITE_QUALITY)
@@ -359,10 +357,24 @@ def _text(value):
     return html.escape(str(value), quote=True)
 
 
+def _url(run, path):
+    """Relative URL from the pages to `path`."""
+    return quote(Path(os.path.relpath(path, run.settings.result)).as_posix())
+
+
 def _link(run, path):
     """Attribute-ready relative URL from the page to `path`."""
-    relative = Path(os.path.relpath(path, run.settings.result)).as_posix()
-    return _text(quote(relative))
+    return _text(_url(run, path))
+
+
+def _review_data(run):
+    """What review.html shows: every clustered photo with its thumbnail, link and true model, if known."""
+    titles = [name if run.models is None else f"{name}, model {model}" for name, model in
+              zip(run.files, run.models if run.models is not None else run.files)]
+    return review.page_data(
+        run.settings.dataset, run_id(run.settings), run.files, run.features, run.clusters,
+        [_url(run, run.result_file(THUMB_FOLDER) / f"{row}.jpg") for row in range(len(run.files))],
+        [_url(run, run.photo(name)) for name in run.files], titles, run.batch_of)
 
 
 def _page(run, clusters, pairs):

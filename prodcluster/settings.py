@@ -268,6 +268,7 @@ FILES = {
     "som_node_labels": "som_node_labels.npy",
     "metrics": "metrics.json",
     "added": "added.csv",
+    "reviewed": "reviewed.csv",  # photos of reviewed clusters and their model ("": marked not a product)
 }
 
 

@@ -36,8 +36,11 @@ from .handoff import (
     load_split,
     record_rejected,
     rejected_frame,
+    reviewed_models,
+    run_id,
     trained_on,
 )
+from .freshness import fingerprint
 from .settings import FEATURE_LAYERS, MODEL_FILES
 
 log = logging.getLogger(__name__)
@@ -112,10 +115,20 @@ def make_training_folders(settings):
     """Write split.csv and one folder per known model holding links to its preprocessed photos."""
     table = load_labels(settings)
     models = split.split_models(table.loc[table["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
+    reviewed = reviewed_models(settings)
+    if reviewed:  # a reviewed cluster is a known model, whatever the names of its photos say
+        table = table[[reviewed.get(name) != "" for name in table["file"]]]  # "": not a product
+        table = table.assign(model_id=[reviewed.get(name) or model for name, model in zip(table["file"],
+                                                                                          table["model_id"])])
+        reviewed = {name: model for name, model in reviewed.items() if model}
+        models = pd.concat([models, pd.DataFrame({"model_id": sorted(set(reviewed.values())), "role": KNOWN})],
+                           ignore_index=True)
     write_csv(settings.data_file("split"), models)
     known = set(models.loc[models["role"] == KNOWN, "model_id"])
     linked = split.link_training_photos(table, known, settings.img, settings.train_img)
-    print(f"split: {len(known)} known and {len(models) - len(known)} held-out models; {linked} training photos linked")
+    print(f"split: {len(known)} known and {len(models) - len(known)} held-out models"
+          + (f" ({len(set(reviewed.values()))} of them reviewed clusters)" if reviewed else "")
+          + f"; {linked} training photos linked")
     return models, linked
 
 
@@ -205,8 +218,13 @@ def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
     from . import clustering
     features, files = load_features(settings)
+    reviewed = reviewed_models(settings)
+    kept = [row for row, name in enumerate(files) if reviewed.get(name) != ""]  # "": marked not a product
+    features, files = features[kept], [files[row] for row in kept]
     result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
                                 seed=settings.seed, k=settings.cluster_k, **cluster_options(settings))
+    if any(reviewed.get(name) for name in files):
+        _keep_reviewed_whole(result, [reviewed.get(name, "") for name in files])
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
     write_csv(settings.data_file("predictions"), predictions)
     by_file = dict(zip(files, result.labels))
@@ -223,6 +241,8 @@ def cluster(settings):
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
         "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
         "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()},
+        "run_id": fingerprint(settings.data_file("predictions")),
+        **({"reviewed": _reviewed_counts(reviewed, files)} if reviewed else {}),
         **({"k_given_by": settings.given_by("cluster_k")} if settings.cluster_k is not None else {})})
     if result.criterion_curve:
         clustering.save_criterion_plot(result, settings.result / "k_criterion.png", _true_k(settings, files))
@@ -231,6 +251,23 @@ def cluster(settings):
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def _keep_reviewed_whole(result, reviewed):
+    """Every reviewed model one whole cluster (corrections.keep_reviewed_whole), numbered again by size."""
+    from . import clustering, corrections
+    labels = np.array(corrections.keep_reviewed_whole(result.labels, reviewed))
+    nodes = labels if result.node_labels is None else result.node_labels
+    result.labels, numbered_nodes = clustering.numbered_by_size(labels, nodes.ravel())
+    if result.node_labels is not None:
+        result.node_labels = numbered_nodes.reshape(nodes.shape)
+    result.k = len(np.unique(result.labels))
+
+
+def _reviewed_counts(reviewed, files):
+    models = [reviewed[name] for name in files if reviewed.get(name)]
+    return {"models": len(set(models)), "photos": len(models),
+            "not_product": sum(model == "" for model in reviewed.values())}
 
 
 def _as_clustered(features, settings):
@@ -272,6 +309,8 @@ def evaluate(settings):
         return None
     labelled = run.models != ""
     seen = known_models(settings.replace(dataset=trained_on(settings)))
+    reviewed = reviewed_models(settings)  # fine-tuning saw the photos of reviewed clusters under their own ids
+    seen |= {model for name, model in zip(run.files, run.models) if reviewed.get(name) and model}
     scores = metrics.split_scores(run.models[labelled], run.clusters[labelled], seen)
     unseen_rows = labelled & ~np.isin(run.models, list(seen))
     recall = metrics.recall_at_1(run.features, run.models, mask=unseen_rows) if unseen_rows.sum() > 1 else None
@@ -371,7 +410,7 @@ def assign_new_photos(settings, folder, batch):
         **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
-    _restamp_extended(settings)
+    _restamp(settings, ("00", "01", "split", "03", "04"))
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
     record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
@@ -488,12 +527,12 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     return int(predictions["cluster"].nunique())
 
 
-def _restamp_extended(settings):
+def _restamp(settings, names):
+    """Take the files stage 05 or a review extended as the named stages' own."""
     from .freshness import restamp
-    from .pipeline import STAGES
-    for stage in STAGES:
-        if stage.name in ("00", "01", "split", "03", "04"):
-            restamp(stage, settings)
+    from .pipeline import BY_NAME
+    for name in names:
+        restamp(BY_NAME[name], settings)
 
 
 def _print_added(settings, table, passed_over):
@@ -503,3 +542,73 @@ def _print_added(settings, table, passed_over):
           f"{outcomes.get('new cluster', 0)} opened {opened} new clusters, {outcomes.get('rejected', 0)} rejected"
           + (f"; {passed_over} added before, passed over" if passed_over else "")
           + f"; listed in {settings.data_file('added')}")
+
+
+def apply_review(settings, path):
+    """Apply a review.json exported by review.html to the clusters it was made on; return what was applied.
+
+    Writes the corrected predictions (photos marked not a product are listed as rejected),
+    records each reviewed cluster's photos as a known model in reviewed.csv (the split and the
+    next fine-tuning learn it, stage 04 keeps it whole) and the review in clustering.json. The
+    same file applied again changes nothing; a review of other clusters changes nothing and says why.
+    """
+    from . import corrections
+    review = corrections.checked(_read_review(path), settings.dataset, source=str(path))
+    info = read_json(settings.data_file("clustering"))
+    identity = corrections.review_id(review)
+    if any(applied["id"] == identity for applied in info.get("reviews", [])):
+        print(f"review: {path} was applied before; nothing changed")
+        return None
+    current = run_id(settings)
+    if review["run"] != current:
+        raise corrections.ReviewError(
+            f"{path} was made on other clusters (run {review['run']}) than data set {settings.dataset!r} has now "
+            f"(run {current}): stage 04 or another review changed them since. Open "
+            f"{settings.result / 'review.html'} again and redo the decisions there")
+    predictions = read_csv(settings.data_file("predictions"))
+    state = corrections.replay(review, dict(zip(predictions["file"], predictions["cluster"].astype(int))), str(path))
+    models = corrections.reviewed_models(state, identity)
+    _write_reviewed_clusters(settings, predictions, state)
+    _write_reviewed_models(settings, models, state.not_product)
+    record_rejected(settings, "review", rejected_frame(
+        (name, "review", "marked not a product in a review") for name in _not_products(settings)))
+    applied = {"id": identity, "file": str(path), "decisions": len(review["decisions"]),
+               "reviewed_clusters": sorted(state.reviewed), "not_product": len(state.not_product)}
+    write_json(settings.data_file("clustering"), {
+        **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.data_file("predictions")),
+        "reviews": [*info.get("reviews", []), applied]})
+    _restamp(settings, ("04",))
+    print(f"review: {applied['decisions']} decisions applied; {len(state.reviewed)} reviewed clusters are known "
+          f"models now ({len(models)} photos, in {settings.data_file('reviewed')}), {len(state.not_product)} photos "
+          "marked not a product; make_training_image_folders.py and stages 02 to 04 learn from them when run again")
+    return applied
+
+
+def _read_review(path):
+    from .corrections import ReviewError
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        raise ReviewError(f"review file {path} does not exist: export it from review.html first") from None
+    except ValueError as error:
+        raise ReviewError(f"{path} is not a review exported by review.html: {error}") from None
+
+
+def _write_reviewed_clusters(settings, predictions, state):
+    """predictions.csv and labels_pred.txt as the review left the clusters (photos not a product left out)."""
+    kept = predictions[predictions["file"].isin(state.cluster_of)].copy()
+    kept["cluster"] = [str(state.cluster_of[name]) for name in kept["file"]]
+    write_csv(settings.data_file("predictions"), kept)
+    write_lines(settings.data_file("labels_pred"),
+                [state.cluster_of.get(name, UNCLUSTERED) for name in load_image_list(settings)])
+
+
+def _write_reviewed_models(settings, models, not_product):
+    """reviewed.csv: earlier reviews' rows, each photo this review placed replaced by its new model."""
+    earlier = reviewed_models(settings)
+    merged = {**earlier, **models, **{name: "" for name in not_product}}
+    write_csv(settings.data_file("reviewed"), pd.DataFrame({"file": list(merged), "model": list(merged.values())}))
+
+
+def _not_products(settings):
+    return sorted(name for name, model in reviewed_models(settings).items() if model == "")
