@@ -288,4 +288,5 @@ document.getElementById("apply-command").textContent =
   `python apply_review.py --dataset ${run.dataset} review.json`;
 ({decisions, undone} = stored());
 refresh(decisions.length ? "decisions restored from this browser" : "");
+performance.mark("review-ready");
 document.body.dataset.ready = "true";

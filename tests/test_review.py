@@ -270,3 +270,25 @@ def test_the_script_names_the_file_and_the_problem(reviewed_run, tmp_path):
                           env={**os.environ, "PRODCLUSTER_WORK_DIR": str(reviewed_run.root)})
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {bad} reviews data set 'other', not 'tiny': pass --dataset other")
+
+
+def test_after_a_review_new_photos_join_the_corrected_clusters(reviewed_run, tmp_path, settings_at):
+    settings = copied(reviewed_run, tmp_path, settings_at)
+    predictions = read_csv(settings.data_file("predictions"))
+    largest = predictions["cluster"].value_counts().index[0]
+    members = predictions.loc[predictions["cluster"] == largest, "file"].tolist()
+    review = review_of([{"action": "not_product", "clusters": [int(largest)], "photos": members[:1]},
+                        {"action": "name", "clusters": [int(largest)], "name": "Tote", "photos": []}],
+                       run=handoff.run_id(settings))
+    path = tmp_path / "review.json"
+    path.write_text(json.dumps(review))
+    pipeline.apply_review(settings, path)
+    corrected = read_csv(settings.data_file("predictions"))
+    new_photos = tmp_path / "monday"
+    new_photos.mkdir()
+    shutil.copy(settings.raw_img / members[1], new_photos / "again.jpg")
+    pipeline.assign_new_photos(settings, new_photos, "monday")
+    after = read_csv(settings.data_file("predictions"))
+    assert after.iloc[:len(corrected)][["file", "cluster"]].equals(corrected[["file", "cluster"]])
+    assert after.loc[after["file"] == "monday/again.jpg", "cluster"].tolist() == [largest]
+    assert members[0] not in set(after["file"]) and handoff.reviewed_models(settings)[members[1]] == "review-tote"
