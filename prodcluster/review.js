@@ -169,6 +169,11 @@ function say(text) {
 function clearSelection() {
   selectedPhotos = new Set();
   selectedClusters = new Set();
+  for (const {row} of drawn.values()) {
+    row.querySelectorAll(".selected").forEach((selected) => selected.classList.remove("selected"));
+    row.classList.remove("selected");
+    row.querySelector("h2 input").checked = false;
+  }
 }
 
 function refresh(message) {
@@ -185,13 +190,17 @@ function likelyWrong(cluster) {
   return cluster && (cluster.poor > 0 || cluster.near !== null);
 }
 
+const drawn = new Map();  // label: {key, row}; a row is drawn again only when what it shows has changed
+
 function render() {
   const onlyWrong = document.getElementById("filter").checked;
   const fragment = document.createDocumentFragment();
   for (const label of state.shown) {
     const rows = state.members.get(label);
     if (!rows.length || (onlyWrong && (state.reviewed.has(label) || !likelyWrong(byLabel.get(label))))) continue;
-    fragment.append(clusterRow(label, rows));
+    const key = `${rows.join(",")}|${state.names.get(label) ?? ""}|${state.reviewed.has(label)}`;
+    if (drawn.get(label)?.key !== key) drawn.set(label, {key, row: clusterRow(label, rows)});
+    fragment.append(drawn.get(label).row);
   }
   document.getElementById("clusters").replaceChildren(fragment);
 }
