@@ -40,7 +40,7 @@ def _cluster_outputs(settings):
 def _evaluation_inputs(settings):
     split_of = settings.replace(dataset=trained_on(settings))
     return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
-                 "rejected")(settings) + [split_of.data_file("split")]
+                 "rejected", "reviewed")(settings) + [split_of.data_file("split")]
 
 
 def _visualize_inputs(settings):

@@ -8,6 +8,8 @@
   nothing from the network; its thumbnails are small JPEG files in report_files/ that the
   browser fetches lazily, and each cluster row shows a few photos only, so a page over
   10,000 photos still opens quickly.
+- review.html (review.py): every photo of every cluster, to correct the clusters on; it shares
+  report_files/, which holds a thumbnail of every clustered photo.
 - clusters/: one folder per cluster holding links to the original photos.
 - clusters.csv: every photo with its original path, cluster, true model and rejection reasons.
 - projector/: features.tsv, metadata.tsv, sprite.jpg and projector_config.pbtxt for the
