@@ -49,7 +49,7 @@ def centres(features, clusters):
 
 def learn_thresholds(features, clusters, quantile=JOIN_QUANTILE, seed=0):
     """The thresholds of the rule above, from the clustered photos (clusters of one photo teach nothing)."""
-    features, clusters = _unit(features), np.asarray(clusters)
+    features, clusters = unit(features), np.asarray(clusters)
     labels, centre_rows = centres(features, clusters)
     sizes = dict(zip(*np.unique(clusters, return_counts=True)))
     shared = np.array([sizes[label] > 1 for label in clusters])
@@ -71,7 +71,7 @@ def _pair_similarities(members, seed, most=PAIR_SAMPLE):
 
 def assign(features, clusters, new_features, thresholds):
     """Each new photo's cluster: an existing one it matches, or a new one numbered after max(clusters)."""
-    features, new_features, clusters = _unit(features), _unit(new_features), np.asarray(clusters)
+    features, new_features, clusters = unit(features), unit(new_features), np.asarray(clusters)
     labels, centre_rows = centres(features, clusters)
     similarities = new_features @ centre_rows.T
     best = similarities.argmax(axis=1)
@@ -93,7 +93,7 @@ def _groups(features, least_mean_similarity):
     return np.array([first_seen[label] for label in raw])
 
 
-def _unit(features):
+def unit(features):
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or not np.isfinite(features).all():
         raise ValueError(f"features must be a finite 2-D array, got shape {features.shape}")

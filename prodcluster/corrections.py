@@ -135,8 +135,9 @@ def _refuse_shared_names(names, source):
         by_name.setdefault(model_id(cluster, name), []).append(cluster)
     for clusters in by_name.values():
         if len(clusters) > 1:
-            raise ReviewError(f"{source} names clusters {_listed(clusters)} alike ({', '.join(repr(names[c]) for c in clusters)}): merge "
-                              "them in review.html, or give them different names")
+            alike = ", ".join(repr(names[cluster]) for cluster in clusters)
+            raise ReviewError(f"{source} names clusters {_listed(clusters)} alike ({alike}): merge them in "
+                              "review.html, or give them different names")
 
 
 def reviewed_models(state, identity):

@@ -96,14 +96,16 @@ def check_up_to_date(stage, settings, besides=()):
                               f"{stage.script} first")
 
 
-def restamp(stage, settings):
-    """Take files another step has extended as `stage`'s own: its stamp, if any, records today's fingerprints of
-    the files it read and wrote, and keeps the settings it ran with."""
+def restamp(stage, settings, extended):
+    """Take the files another step has `extended` (paths) as `stage`'s own: its stamp, if any, records today's
+    fingerprints of those it read or wrote; every other file and the settings stay as recorded, so a change the
+    step did not make still makes the stage out of date."""
     recorded = _read_stamp(stage, settings)
     if recorded is None:
         return
-    now = {part: {name: fingerprint(_path(name, settings)) for name in recorded.get(part, {})}
-           for part in ("inputs", "outputs")}
+    names = {_name(path, settings) for path in extended}
+    now = {part: {name: fingerprint(_path(name, settings)) if name in names else value
+                  for name, value in recorded.get(part, {}).items()} for part in ("inputs", "outputs")}
     write_json(stage.stamp_path(settings), {**recorded, **now})
 
 

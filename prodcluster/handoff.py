@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .fileio import load_npy, read_csv, read_json, require_file, write_csv
+from .freshness import fingerprint
 
 REJECTED_COLUMNS = ["file", "stage", "reason"]
 KNOWN, HELD_OUT = "known", "held_out"
@@ -57,10 +58,7 @@ def run_id(settings):
     """What names the clusters a review is made on: stage 04 or the last review applied set it in clustering.json
     (stage 05 keeps it, since it renumbers nothing); a digest of predictions.csv for runs made before."""
     recorded = read_json(settings.data_file("clustering")).get("run_id")
-    if recorded:
-        return recorded
-    from .freshness import fingerprint
-    return fingerprint(settings.data_file("predictions"))
+    return recorded or fingerprint(settings.data_file("predictions"))
 
 
 def load_features(settings):

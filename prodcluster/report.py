@@ -6,10 +6,8 @@
   thumbnails per cluster (largest first) with its purity and the models it mixes, the model
   pairs most often put together and the rejected photos. The page runs no script and loads
   nothing from the network; its thumbnails are small JPEG files in report_files/ that the
-  browser fetches lazily, and each cluster row shows a few photos only, so a page over
-  10,000 photos still opens quickly.
-- review.html (review.py): every photo of every cluster, to correct the clusters on; it shares
-  report_files/, which holds a thumbnail of every clustered photo.
+  browser fetches lazily (one per clustered photo, shared with review.html: review.py), and
+  each cluster row shows a few photos only, so a page over 10,000 photos still opens quickly.
 - clusters/: one folder per cluster holding links to the original photos.
 - clusters.csv: every photo with its original path, cluster, true model and rejection reasons.
 - projector/: features.tsv, metadata.tsv, sprite.jpg and projector_config.pbtxt for the
@@ -371,8 +369,8 @@ def _link(run, path):
 
 def _review_data(run):
     """What review.html shows: every clustered photo with its thumbnail, link and true model, if known."""
-    titles = [name if run.models is None else f"{name}, model {model}" for name, model in
-              zip(run.files, run.models if run.models is not None else run.files)]
+    titles = run.files if run.models is None else [f"{name}, model {model}" for name, model in
+                                                   zip(run.files, run.models)]
     return review.page_data(
         run.settings.dataset, run_id(run.settings), run.files, run.features, run.clusters,
         [_url(run, run.result_file(THUMB_FOLDER) / f"{row}.jpg") for row in range(len(run.files))],

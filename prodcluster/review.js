@@ -34,7 +34,7 @@ function replay() {
   const names = new Map(), reviewed = new Set(), dropped = new Set();
   const shown = [...order];
   for (const decision of decisions) {
-    let rows = decision.photos.map(rowOf);
+    let rows = decision.photos.map((file) => rowByFile.get(file));
     const into = decision.into;
     if (decision.action === "split" && !members.has(into)) {
       members.set(into, []);
@@ -63,9 +63,6 @@ function replay() {
 }
 
 const rowByFile = new Map(run.photos.map((photo, row) => [photo.file, row]));
-function rowOf(file) {
-  return rowByFile.get(file);
-}
 
 function nextNewLabel() {
   return Math.max(firstNew, ...decisions.filter((d) => d.action === "split").map((d) => d.into + 1));

@@ -46,7 +46,7 @@ def page_data(dataset, run_id, files, features, clusters, thumbs, links, titles,
 def _confidence(features, clusters):
     """(photo fits its cluster, {label: share sure}, {label: nearest other label}, {label: near enough to be one
     model}, the fit threshold); with no cluster of two photos to learn from, every photo fits."""
-    unit = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    unit = assign.unit(features)
     labels, centre_rows = assign.centres(unit, clusters)
     rows = np.searchsorted(labels, clusters)
     to_centres = unit @ centre_rows.T

@@ -410,7 +410,9 @@ def assign_new_photos(settings, folder, batch):
         **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
-    _restamp(settings, ("00", "01", "split", "03", "04"))
+    _restamp(settings, ("00", "01", "split", "03", "04"), ("labels", "image_list", "labels_true", "features",
+                                                           "feature_files", "predictions", "labels_pred", "clustering"),
+             (settings.raw_img, settings.img))
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
     record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
@@ -527,12 +529,13 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     return int(predictions["cluster"].nunique())
 
 
-def _restamp(settings, names):
-    """Take the files stage 05 or a review extended as the named stages' own."""
+def _restamp(settings, names, files, folders=()):
+    """Take the `files` (names of FILES) and `folders` that stage 05 or a review extended as the named stages'."""
     from .freshness import restamp
     from .pipeline import BY_NAME
+    paths = [settings.data_file(name) for name in files] + list(folders)
     for name in names:
-        restamp(BY_NAME[name], settings)
+        restamp(BY_NAME[name], settings, paths)
 
 
 def _print_added(settings, table, passed_over):
@@ -569,15 +572,16 @@ def apply_review(settings, path):
     state = corrections.replay(review, dict(zip(predictions["file"], predictions["cluster"].astype(int))), str(path))
     models = corrections.reviewed_models(state, identity)
     _write_reviewed_clusters(settings, predictions, state)
-    _write_reviewed_models(settings, models, state.not_product)
+    reviewed = _write_reviewed_models(settings, models, state.not_product)
     record_rejected(settings, "review", rejected_frame(
-        (name, "review", "marked not a product in a review") for name in _not_products(settings)))
+        (name, "review", "marked not a product in a review") for name, model in sorted(reviewed.items())
+        if model == ""))
     applied = {"id": identity, "file": str(path), "decisions": len(review["decisions"]),
                "reviewed_clusters": sorted(state.reviewed), "not_product": len(state.not_product)}
     write_json(settings.data_file("clustering"), {
         **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.data_file("predictions")),
         "reviews": [*info.get("reviews", []), applied]})
-    _restamp(settings, ("04",))
+    _restamp(settings, ("04",), ("predictions", "labels_pred", "clustering", "reviewed"))
     print(f"review: {applied['decisions']} decisions applied; {len(state.reviewed)} reviewed clusters are known "
           f"models now ({len(models)} photos, in {settings.data_file('reviewed')}), {len(state.not_product)} photos "
           "marked not a product; make_training_image_folders.py and stages 02 to 04 learn from them when run again")
@@ -604,11 +608,7 @@ def _write_reviewed_clusters(settings, predictions, state):
 
 
 def _write_reviewed_models(settings, models, not_product):
-    """reviewed.csv: earlier reviews' rows, each photo this review placed replaced by its new model."""
-    earlier = reviewed_models(settings)
-    merged = {**earlier, **models, **{name: "" for name in not_product}}
+    """reviewed.csv: earlier reviews' rows, each photo this review placed replaced by its new model; return it."""
+    merged = {**reviewed_models(settings), **models, **{name: "" for name in not_product}}
     write_csv(settings.data_file("reviewed"), pd.DataFrame({"file": list(merged), "model": list(merged.values())}))
-
-
-def _not_products(settings):
-    return sorted(name for name, model in reviewed_models(settings).items() if model == "")
+    return merged

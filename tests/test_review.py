@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from prodcluster import corrections, handoff, pipeline
 from prodcluster.demo import make_demo
 from prodcluster.fileio import read_csv
+from prodcluster.freshness import StaleInputs, check_up_to_date
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -224,7 +225,8 @@ def test_merge_split_move_reload_export_and_apply(reviewed_run, tmp_path, browse
     assert rejected.loc[rejected["stage"] == "review", "file"].tolist() == [stray]
     reviewed = handoff.reviewed_models(settings)
     assert reviewed[stray] == "" and len({reviewed[name] for name in after[merged_into]}) == 1
-    assert "reviewed" in (settings.result / "review.html").read_text()  # the page made again on the new clusters
+    page = (settings.result / "review.html").read_text()  # made again, on the corrected clusters
+    assert f'"run":"{handoff.run_id(settings)}"' in page and handoff.run_id(settings) != review["run"]
 
     unchanged = data_files(settings)
     assert pipeline.apply_review(settings, exported) is None  # applied before: nothing changes
@@ -292,3 +294,5 @@ def test_after_a_review_new_photos_join_the_corrected_clusters(reviewed_run, tmp
     assert after.iloc[:len(corrected)][["file", "cluster"]].equals(corrected[["file", "cluster"]])
     assert after.loc[after["file"] == "monday/again.jpg", "cluster"].tolist() == [largest]
     assert members[0] not in set(after["file"]) and handoff.reviewed_models(settings)[members[1]] == "review-tote"
+    with pytest.raises(StaleInputs, match="reviewed.csv"):  # stage 05 leaves the review for the next fine-tuning
+        check_up_to_date(pipeline.BY_NAME["split"], settings)
