@@ -105,7 +105,7 @@ def _compare_outputs(local, ray):
     names = sorted(path.name for path in local.img.iterdir())
     same = names == sorted(path.name for path in ray.img.iterdir()) and all(
         (local.img / name).read_bytes() == (ray.img / name).read_bytes() for name in names)
-    difference = np.abs(np.load(local.data_file("features")) - np.load(ray.data_file("features"))).max()
+    difference = np.abs(np.load(local.path("features")) - np.load(ray.path("features"))).max()
     return same, float(difference)
 
 

@@ -39,7 +39,7 @@ import config  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
 from prodcluster import background, demo, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import DEFAULTS, RUNTIMES, Settings  # noqa: E402
+from prodcluster.settings import BACKBONES, DEFAULTS, RUNTIMES, Settings  # noqa: E402
 
 RESULTS_FILE = REPO / "benchmarks" / "results" / "speed.json"
 README = REPO / "benchmarks" / "README.md"
@@ -392,11 +392,11 @@ def _weights_file(settings, folder):
     """
     import keras
 
-    from prodcluster.backbones import KERAS_WEIGHTS, build_backbone
+    from prodcluster.backbones import build_backbone
     from prodcluster.efficientnet_lite import cache_file_name
     name, size = settings.backbone, settings.input_size
     local = Settings.from_config(config).backbone_weights.get(name)
-    if name not in KERAS_WEIGHTS:
+    if BACKBONES[name].offline:
         if not (settings.cache / cache_file_name(name)).is_file():
             build_backbone(name, size, cache_dir=settings.cache)
         return None, "imagenet"

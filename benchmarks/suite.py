@@ -30,7 +30,7 @@ from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import BACKBONE_SIZES, DEFAULTS, Settings  # noqa: E402
+from prodcluster.settings import BACKBONES, DEFAULTS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -106,7 +106,7 @@ def parse_args(argv=None):
                         help="tiny sets, small photos and one epoch: checks the harness, not the methods")
     parser.add_argument("--root", type=Path, default=REPO / "cache" / "suite", help="work folder of the sets")
     parser.add_argument("--backbone", default=DEFAULTS.backbone,
-                        help=f"backbone network, at each protocol's image size: {', '.join(BACKBONE_SIZES)}, or "
+                        help=f"backbone network, at each protocol's image size: {', '.join(BACKBONES)}, or "
                              "two joined by '+' (default: %(default)s)")
     parser.add_argument("--test-time-flip", action="store_true", help="average each photo's vector with its mirror's")
     parser.add_argument("--results", type=Path,

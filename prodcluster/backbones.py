@@ -10,37 +10,12 @@ from pathlib import Path
 
 from prodcluster import efficientnet_lite
 from prodcluster.quiet import import_keras
-from prodcluster.settings import BACKBONE_SIZES, check_whole
+from prodcluster.settings import BACKBONES, check_whole
 
 keras = import_keras()
 
-BACKBONES = BACKBONE_SIZES
-MIN_SIZES = {"inception_v3": 75, "mobilenet_v2": 32,
-             **dict.fromkeys(efficientnet_lite.VARIANTS, efficientnet_lite.MIN_SIZE)}
-MOBILENET_ALPHA = 1.4
-
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/"
-# name -> (file name, folder under KERAS_WEIGHTS_URL, md5 published by Keras or None)
-KERAS_WEIGHTS = {
-    "inception_v3": (
-        "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5",
-        "inception_v3/",
-        "bcbd6486424b2319ff4ef7d526e38f63",
-    ),
-    "mobilenet_v2": (
-        f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{MOBILENET_ALPHA}_224_no_top.h5",
-        "mobilenet_v2/",
-        None,
-    ),
-}
 DOWNLOAD_SUBDIR = "keras_models"
-
-# Layer names that close each numbered block; group 1 is the block number.
-BLOCK_END_PATTERNS = {
-    "inception_v3": r"mixed(\d+)",
-    "mobilenet_v2": r"block_(\d+)_\w+",
-    **dict.fromkeys(efficientnet_lite.VARIANTS, r"block(\d+)_\w+"),
-}
 
 
 class WeightsUnavailable(RuntimeError):
@@ -55,7 +30,7 @@ class WeightsUnavailable(RuntimeError):
         super().__init__(self.advice())
 
     def advice(self, by_flag=False):
-        file_name, folder, _ = KERAS_WEIGHTS[self.name]
+        file_name, folder = BACKBONES[self.name].weights, BACKBONES[self.name].keras_folder
         local = f"weights/{file_name}"
         use_file = (f"and pass --backbone-weights {local}" if by_flag
                     else f'and add BACKBONE_WEIGHTS = {{"{self.name}": "{local}"}} to config.py')
@@ -70,8 +45,7 @@ class WeightsUnavailable(RuntimeError):
 
 def native_size(name):
     """The input side length the backbone was trained at."""
-    _check_name(name)
-    return BACKBONES[name]
+    return _backbone(name).native_size
 
 
 def build_backbone(name, image_size=None, weights_file=None, cache_dir="cache", pretrained=True):
@@ -79,21 +53,17 @@ def build_backbone(name, image_size=None, weights_file=None, cache_dir="cache", 
 
     image_size: side length (None: the native size). weights_file: a local copy of the
     Keras ImageNet weights (inception_v3, mobilenet_v2); without it they are downloaded
-    into `cache_dir` (None: Keras' own cache), which also keeps EfficientNet-Lite0's
+    into `cache_dir` (None: Keras' own cache), which also keeps EfficientNet-Lite's
     converted weights. pretrained=False gives random weights. Raises `WeightsUnavailable`
     with instructions when the weights cannot be had.
     """
-    size = native_size(name) if image_size is None else image_size
-    _check_size(name, size)
-    if weights_file is not None and not (pretrained and name in KERAS_WEIGHTS):
-        raise ValueError(f"weights_file applies only to pretrained {' or '.join(KERAS_WEIGHTS)}")
-    if name in efficientnet_lite.VARIANTS:
-        return efficientnet_lite.build_efficientnet_lite(name, include_top=False, image_size=size,
-                                                         cache_dir=cache_dir, pretrained=pretrained)
-    model = _keras_application(name, size)
-    if pretrained:
-        _load_keras_weights(model, name, weights_file, cache_dir)
-    return model
+    backbone = _backbone(name)
+    size = backbone.native_size if image_size is None else image_size
+    check_whole(size, f"image_size for {name}", backbone.min_size)
+    if weights_file is not None and (not pretrained or backbone.offline):
+        raise ValueError("weights_file applies only to pretrained "
+                         + " or ".join(key for key, value in BACKBONES.items() if not value.offline))
+    return BUILDERS[backbone.family](name, size, weights_file, cache_dir, pretrained)
 
 
 def top_block_layers(model, name, n_blocks):
@@ -111,28 +81,41 @@ def top_block_layers(model, name, n_blocks):
 
 
 def _block_number(name, layer_name):
-    match = re.fullmatch(BLOCK_END_PATTERNS[name], layer_name)
+    match = re.fullmatch(BACKBONES[name].block_end, layer_name)
     return int(match.group(1)) if match else None
 
 
-def _check_name(name):
+def _backbone(name):
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
 
 
-def _check_size(name, size):
-    minimum = MIN_SIZES[name]
-    check_whole(size, f"image_size for {name}", minimum)
+def _keras_application(application):
+    """A builder of a Keras application with random weights behind its [-1, 1] input scaling, then Keras' ImageNet
+    weights; `application(backbone, scaled_input)` makes the network."""
+    def build(name, size, weights_file, cache_dir, pretrained):
+        inputs = keras.Input((size, size, 3), name="rgb")
+        scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale_rgb")(inputs)
+        model = application(BACKBONES[name], scaled)
+        if pretrained:
+            _load_keras_weights(model, name, weights_file, cache_dir)
+        return model
+    return build
 
 
-def _keras_application(name, size):
-    """The Keras application with random weights, behind its [-1, 1] input scaling."""
-    inputs = keras.Input((size, size, 3), name="rgb")
-    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="rescale_rgb")(inputs)
-    common = dict(include_top=False, weights=None, input_tensor=scaled, pooling="avg")
-    if name == "inception_v3":
-        return keras.applications.InceptionV3(**common)
-    return keras.applications.MobileNetV2(alpha=MOBILENET_ALPHA, **common)
+def _efficientnet_lite(name, size, weights_file, cache_dir, pretrained):
+    return efficientnet_lite.build_efficientnet_lite(name, include_top=False, image_size=size, cache_dir=cache_dir,
+                                                     pretrained=pretrained)
+
+
+BUILDERS = {  # by Backbone.family: builder(name, size, weights_file, cache_dir, pretrained) -> Keras model
+    "inception_v3": _keras_application(lambda backbone, scaled: keras.applications.InceptionV3(
+        include_top=False, weights=None, input_tensor=scaled, pooling="avg")),
+    "mobilenet_v2": _keras_application(lambda backbone, scaled: keras.applications.MobileNetV2(
+        alpha=backbone.width, include_top=False, weights=None, input_tensor=scaled, pooling="avg")),
+    "efficientnet_lite": _efficientnet_lite,
+}
 
 
 def _load_keras_weights(model, name, weights_file, cache_dir):
@@ -147,11 +130,12 @@ def _load_keras_weights(model, name, weights_file, cache_dir):
 
 def downloaded_weights(name, cache_dir):
     """Where Keras keeps the ImageNet weights of `name` once downloaded into `cache_dir`."""
-    return Path(cache_dir) / DOWNLOAD_SUBDIR / KERAS_WEIGHTS[name][0]
+    return Path(cache_dir) / DOWNLOAD_SUBDIR / BACKBONES[name].weights
 
 
 def _download_weights(name, cache_dir):
-    file_name, folder, md5 = KERAS_WEIGHTS[name]
+    backbone = _backbone(name)
+    file_name, folder, md5 = backbone.weights, backbone.keras_folder, backbone.md5
     if cache_dir is not None:  # None: Keras' own cache folder
         Path(cache_dir).mkdir(parents=True, exist_ok=True)  # get_file falls back to /tmp for a missing one
         cache_dir = str(cache_dir)

@@ -14,33 +14,20 @@ import math
 import re
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 from prodcluster.fileio import atomic_path
 from prodcluster.quiet import import_keras
-from prodcluster.settings import BACKBONE_SIZES, check_whole
-from prodcluster.torch_weights import lite_checkpoint, load_legacy_state_dict
+from prodcluster.settings import BACKBONES, check_whole
+from prodcluster.torch_weights import installed_checkpoint, load_legacy_state_dict
 
 keras = import_keras()
 
-MIN_SIZE = 32
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 CLASSES = 1000
 BN_EPSILON = 1e-3
 CHANNEL_DIVISOR = 8  # widened channel counts are rounded to multiples of this
 
-
-class Variant(NamedTuple):
-    width: float  # channel multiplier
-    depth: float  # repeat multiplier
-
-
-VARIANTS = {
-    "efficientnet_lite0": Variant(1.0, 1.0),
-    "efficientnet_lite1": Variant(1.0, 1.1),
-    "efficientnet_lite2": Variant(1.1, 1.2),
-}
 
 # EfficientNet-B0 stages: (expand ratio, kernel, stride of the first block, repeats, output channels).
 STAGES = (
@@ -73,18 +60,16 @@ TORCH_BLOCK_PARTS = {
 
 def build_efficientnet_lite(name="efficientnet_lite0", include_top=False, image_size=None, cache_dir="cache",
                             pretrained=True):
-    """EfficientNet-Lite `name` (a key of VARIANTS) for float RGB 0..255 batches of image_size x image_size x 3.
+    """EfficientNet-Lite `name` (a key of BACKBONES) for float RGB 0..255 batches of image_size x image_size x 3.
 
     include_top=True: the 1000-class ImageNet softmax; False: the 1280-d global-average-pooled
     features. image_size None: the variant's native size. pretrained=True loads the ImageNet
     weights, from `cache_dir` when converted before (cache_dir=None: convert every time without
     caching); False leaves them random.
     """
-    if name not in VARIANTS:
-        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(VARIANTS)}")
-    variant = VARIANTS[name]
-    image_size = BACKBONE_SIZES[name] if image_size is None else image_size
-    check_whole(image_size, "image_size", MIN_SIZE)
+    variant = _variant(name)
+    image_size = variant.native_size if image_size is None else image_size
+    check_whole(image_size, "image_size", variant.min_size)
     classifier = _classifier(name, variant, image_size)
     if pretrained:
         _load_imagenet_weights(classifier, name, cache_dir)
@@ -95,9 +80,14 @@ def build_efficientnet_lite(name="efficientnet_lite0", include_top=False, image_
 
 def imagenet_weights_file(name="efficientnet_lite0"):
     """Path of the installed PyTorch checkpoint with the ImageNet weights of variant `name`."""
-    if name not in VARIANTS:
-        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(VARIANTS)}")
-    return lite_checkpoint(name)
+    return installed_checkpoint(_variant(name).weights)
+
+
+def _variant(name):
+    variants = [key for key, backbone in BACKBONES.items() if backbone.family == "efficientnet_lite"]
+    if name not in variants:
+        raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; choose one of {', '.join(variants)}")
+    return BACKBONES[name]
 
 
 def cache_file_name(name):
@@ -117,7 +107,8 @@ def _classifier(name, variant, image_size):
 
 
 def block_settings(variant):
-    """One (expand ratio, kernel, stride, output channels) per block (16 for Lite0, 21 for Lite1 and Lite2)."""
+    """One (expand ratio, kernel, stride, output channels) per block of `variant` (a Backbone: its width and
+    depth scale EfficientNet-B0's stages); 16 blocks for Lite0, 21 for Lite1 and Lite2."""
     for stage, (expand, kernel, stride, repeats, channels) in enumerate(STAGES):
         if 0 < stage < len(STAGES) - 1:
             repeats = math.ceil(variant.depth * repeats)

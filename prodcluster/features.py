@@ -17,10 +17,9 @@ import numpy as np
 from .batches import iter_batches
 from .fileio import read_json
 from .progress import progress_bar
-from .settings import FEATURE_LAYERS
+from .settings import BACKBONES, FEATURE_LAYERS
 
 log = logging.getLogger(__name__)
-BACKBONE_CODE = ("backbones.py", "efficientnet_lite.py", "torch_weights.py")  # a change here rebuilds the network
 
 
 def feature_source(settings):
@@ -71,7 +70,7 @@ def _pretrained_backbone(settings):
 
 def _backbone_sources(settings):
     """What the pretrained backbone is made from: its code, its weights file, its name and input size."""
-    code = tuple(Path(__file__).with_name(module) for module in BACKBONE_CODE)
+    code = tuple(Path(__file__).with_name(module) for module in BACKBONES[settings.backbone].code)
     return (*code, _weights_source(settings), f"{settings.backbone} at {settings.input_size} px")
 
 
@@ -79,9 +78,9 @@ def _weights_source(settings):
     local = settings.backbone_weights.get(settings.backbone)
     if local:
         return Path(local)
-    if settings.backbone.startswith("efficientnet_lite"):
-        from .torch_weights import lite_checkpoint
-        return lite_checkpoint(settings.backbone)
+    if BACKBONES[settings.backbone].offline:
+        from .torch_weights import installed_checkpoint
+        return installed_checkpoint(BACKBONES[settings.backbone].weights)
     from .backbones import downloaded_weights  # Keras' own files: TensorFlow is imported anyway
     return downloaded_weights(settings.backbone, settings.cache)
 

@@ -18,7 +18,7 @@ KNOWN, HELD_OUT = "known", "held_out"
 
 
 def load_labels(settings):
-    return read_csv(settings.data_file("labels"), stage_hint="00_make_labels_true.py")
+    return read_csv(settings.path("labels"), stage_hint="00_make_labels_true.py")
 
 
 def load_image_list(settings):
@@ -26,12 +26,12 @@ def load_image_list(settings):
 
 
 def load_split(settings):
-    return read_csv(settings.data_file("split"), stage_hint="make_training_image_folders.py")
+    return read_csv(settings.path("split"), stage_hint="make_training_image_folders.py")
 
 
 def known_models(settings):
     """Model ids used for fine-tuning (empty when no split was made for this data set)."""
-    path = settings.data_file("split")
+    path = settings.path("split")
     if not path.is_file():
         return set()
     split = read_csv(path)
@@ -40,14 +40,14 @@ def known_models(settings):
 
 def trained_on(settings):
     """The data set whose known models the features' network saw, as stage 03 recorded it."""
-    path = settings.data_file("features_info")
+    path = settings.path("features_info")
     recorded = read_json(path).get("finetuned_on") if path.is_file() else None
     return recorded or settings.finetuned_from or settings.dataset
 
 
 def reviewed_models(settings):
     """{file: model id} from the reviews applied to the data set ("" for a photo marked not a product)."""
-    path = settings.data_file("reviewed")
+    path = settings.path("reviewed")
     if not path.is_file():
         return {}
     table = read_csv(path)
@@ -57,18 +57,18 @@ def reviewed_models(settings):
 def run_id(settings):
     """What names the clusters a review is made on: stage 04 or the last review applied set it in clustering.json
     (stage 05 keeps it, since it renumbers nothing); a digest of predictions.csv for runs made before."""
-    recorded = read_json(settings.data_file("clustering")).get("run_id")
-    return recorded or fingerprint(settings.data_file("predictions"))
+    recorded = read_json(settings.path("clustering")).get("run_id")
+    return recorded or fingerprint(settings.path("predictions"))
 
 
 def load_features(settings):
     """(features N x D, file names of the rows), checked against each other."""
-    features = load_npy(settings.data_file("features"), stage_hint="03_extract_features.py")
-    require_file(settings.data_file("feature_files"), stage_hint="03_extract_features.py")
-    files = settings.data_file("feature_files").read_text(encoding="utf-8").splitlines()
+    features = load_npy(settings.path("features"), stage_hint="03_extract_features.py")
+    require_file(settings.path("feature_files"), stage_hint="03_extract_features.py")
+    files = settings.path("feature_files").read_text(encoding="utf-8").splitlines()
     if len(files) != len(features):
-        raise ValueError(f"{settings.data_file('features')} has {len(features)} rows but "
-                         f"{settings.data_file('feature_files')} names {len(files)} photos: "
+        raise ValueError(f"{settings.path('features')} has {len(features)} rows but "
+                         f"{settings.path('feature_files')} names {len(files)} photos: "
                          "rerun 03_extract_features.py")
     return features, files
 
@@ -87,19 +87,19 @@ class Clustered:
 def load_clustered(settings):
     """Labels, features and predictions of the data set joined by file name."""
     features, files = load_features(settings)
-    predictions = read_csv(settings.data_file("predictions"), stage_hint="04_cluster_som.py")
+    predictions = read_csv(settings.path("predictions"), stage_hint="04_cluster_som.py")
     cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
     left_out = set(load_rejected(settings)["file"])  # e.g. marked not a product in a review
     kept = [row for row, name in enumerate(files) if name in cluster_of or name not in left_out]
     features, files = (features, files) if len(kept) == len(files) else (features[kept], [files[row] for row in kept])
     missing = [name for name in files if name not in cluster_of]
     if missing or len(cluster_of) != len(files):
-        raise ValueError(f"{settings.data_file('predictions')} does not match the {len(files)} photos with features "
+        raise ValueError(f"{settings.path('predictions')} does not match the {len(files)} photos with features "
                          f"({len(missing)} without a cluster): rerun 04_cluster_som.py")
     labels = load_labels(settings)
     unknown = sorted(set(files) - set(labels["file"]))
     if unknown:
-        raise ValueError(f"{settings.data_file('feature_files')} names {len(unknown)} photo(s) missing from "
+        raise ValueError(f"{settings.path('feature_files')} names {len(unknown)} photo(s) missing from "
                          f"labels.csv, e.g. {unknown[0]!r}: rerun 03 and 04")
     model_of = dict(zip(labels["file"], labels.get("model_id", pd.Series("", index=labels.index))))
     models = np.array([model_of[name] for name in files], dtype=str)
@@ -117,7 +117,7 @@ def rejected_frame(rows=()):
 
 def record_rejected(settings, stage, frame):
     """Replace the rows of `stage` in rejected.csv with `frame` (columns file, reason)."""
-    path = settings.data_file("rejected")
+    path = settings.path("rejected")
     kept = load_rejected(settings)
     kept = kept[kept["stage"] != stage]
     new = frame.assign(stage=stage)[REJECTED_COLUMNS] if len(frame) else rejected_frame()
@@ -125,5 +125,5 @@ def record_rejected(settings, stage, frame):
 
 
 def load_rejected(settings):
-    path = settings.data_file("rejected")
+    path = settings.path("rejected")
     return read_csv(path) if path.is_file() else rejected_frame()

@@ -15,7 +15,7 @@ from .settings import MODEL_FILES
 
 
 def _data(*names):
-    return lambda settings: [settings.data_file(name) for name in names]
+    return lambda settings: [settings.path(name) for name in names]
 
 
 def _preprocess_outputs(settings):
@@ -40,7 +40,7 @@ def _cluster_outputs(settings):
 def _evaluation_inputs(settings):
     split_of = settings.replace(dataset=trained_on(settings))
     return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
-                 "rejected", "reviewed")(settings) + [split_of.data_file("split")]
+                 "rejected", "reviewed")(settings) + [split_of.path("split")]
 
 
 def _visualize_inputs(settings):

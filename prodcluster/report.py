@@ -165,15 +165,15 @@ def write_report(settings, clustered=None):
 
 
 def _load_run(settings, clustered):
-    require_file(settings.data_file("clustering"), stage_hint="04_cluster_som.py")
-    require_file(settings.data_file("features_info"), stage_hint="03_extract_features.py")
-    metrics_path = settings.data_file("metrics")
+    require_file(settings.path("clustering"), stage_hint="04_cluster_som.py")
+    require_file(settings.path("features_info"), stage_hint="03_extract_features.py")
+    metrics_path = settings.path("metrics")
     models = clustered.models
     return _Run(settings=settings, files=clustered.files, features=clustered.features, clusters=clustered.clusters,
                 models=None if models is None else np.where(models == "", UNNAMED_MODEL, models),
                 listed=load_labels(settings), rejections=_rejections(load_rejected(settings)),
-                clustering=read_json(settings.data_file("clustering")),
-                features_info=read_json(settings.data_file("features_info")),
+                clustering=read_json(settings.path("clustering")),
+                features_info=read_json(settings.path("features_info")),
                 metrics=read_json(metrics_path) if metrics_path.is_file() else None, batch_of=clustered.batch_of)
 
 
@@ -477,7 +477,7 @@ def _tsne_body(run):
 
 def _som_body(run):
     grid = run.clustering.get("settings", {}).get("grid")
-    if not run.settings.data_file("som_weights").is_file() or not grid:
+    if not run.settings.path("som_weights").is_file() or not grid:
         return _note(f"The method {_text(run.clustering.get('method'))} uses no map.")
     return (f"<p>{int(grid[0])} x {int(grid[1])} map: dark cells lie far from their neighbours, circles count "
             "photos per node, red lines are cluster borders.</p>" + _picture(run, UMATRIX_PICTURE, "SOM U-matrix"))

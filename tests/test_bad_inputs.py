@@ -138,7 +138,7 @@ def test_features_before_stage_01_name_it_and_write_nothing(settings):
     stages.make_labels(settings)
     with pytest.raises(FileNotFoundError, match="run 01_img_preprocess.py first"):
         stages.extract_features(settings)
-    assert not settings.data_file("features").exists()
+    assert not settings.path("features").exists()
 
 
 def test_features_of_only_unreadable_photos_list_them_and_write_nothing(settings):
@@ -150,7 +150,7 @@ def test_features_of_only_unreadable_photos_list_them_and_write_nothing(settings
         write(settings.img, name, b"broken after stage 01")
     with pytest.raises(ValueError, match="none of the 2 photos .* could be read: the reasons are in"):
         stages.extract_features(settings)
-    assert not settings.data_file("features").exists() and not settings.data_file("feature_files").exists()
+    assert not settings.path("features").exists() and not settings.path("feature_files").exists()
     assert sorted(load_rejected(settings)["file"]) == ["M1_P1_I1.jpg", "M1_P1_I2.jpg"]
     with pytest.raises(FileNotFoundError, match="Run 03_extract_features.py first"):
         handoff.load_features(settings)

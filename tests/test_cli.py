@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from prodcluster import cli
-from prodcluster.settings import BACKBONE_SIZES, DEFAULTS, Settings
+from prodcluster.settings import BACKBONES, DEFAULTS, Settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("00_make_labels_true.py", "01_img_preprocess.py", "make_training_image_folders.py",
@@ -61,8 +61,8 @@ def test_run_all_takes_the_options_an_own_photo_run_needs(helps):
 
 def test_the_image_size_reason_gives_every_backbones_native_size():
     why = Settings.__dataclass_fields__["image_size"].metadata["why"]
-    for name, size in BACKBONE_SIZES.items():
-        assert f"{size} for {name}" in why
+    for name, backbone in BACKBONES.items():
+        assert f"{backbone.native_size} for {name}" in why
 
 
 def test_options_given_on_the_command_line_are_recorded():

@@ -34,12 +34,12 @@ def test_two_full_runs_give_identical_networks_features_and_clusters(tmp_path):
     photos = make_demo(tmp_path / "raw_img" / "first", n_models=4, photos_per_model=10, seed=2)
     shutil.copytree(photos[0].parent, tmp_path / "raw_img" / "second")
     first, second = full_run(tmp_path, "first", workers=2), full_run(tmp_path, "second", workers=1)
-    assert read_json(first.data_file("features_info"))["source"] == "finetuned"  # fine-tuning ran
+    assert read_json(first.path("features_info"))["source"] == "finetuned"  # fine-tuning ran
     losses = [pd.read_csv(run.models / "history.csv").drop(columns="seconds") for run in (first, second)]
     pd.testing.assert_frame_equal(*losses)
-    np.testing.assert_array_equal(load_npy(first.data_file("features")), load_npy(second.data_file("features")))
+    np.testing.assert_array_equal(load_npy(first.path("features")), load_npy(second.path("features")))
     for name in ("labels_pred", "predictions", "feature_files"):
-        assert first.data_file(name).read_text() == second.data_file(name).read_text(), name
+        assert first.path(name).read_text() == second.path(name).read_text(), name
     for photo in sorted(first.img.glob("*.jpg")):
         assert photo.read_bytes() == (second.img / photo.name).read_bytes(), photo.name
-    assert len(set(first.data_file("labels_pred").read_text().split())) > 1
+    assert len(set(first.path("labels_pred").read_text().split())) > 1

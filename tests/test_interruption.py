@@ -109,11 +109,11 @@ def test_killed_feature_extraction_reruns_to_identical_features(photos, tmp_path
     stages.extract_features(reference)
     process = start_script(killed.root, "03_extract_features.py", "--batch-size", "4")
     kill_when(process, lambda: any(path.stat().st_size > 0 for path in killed.data.glob(".features.npy.*")))
-    assert not killed.data_file("features").exists() and leftovers(killed.data)
+    assert not killed.path("features").exists() and leftovers(killed.data)
     out = finish(start_script(killed.root, "03_extract_features.py", "--batch-size", "4"))
     assert "120 x 1280 features" in out
-    np.testing.assert_array_equal(load_npy(killed.data_file("features")), load_npy(reference.data_file("features")))
-    assert killed.data_file("feature_files").read_text() == reference.data_file("feature_files").read_text()
+    np.testing.assert_array_equal(load_npy(killed.path("features")), load_npy(reference.path("features")))
+    assert killed.path("feature_files").read_text() == reference.path("feature_files").read_text()
     assert leftovers(killed.data) == []
 
 
@@ -137,7 +137,7 @@ def clustered(clustered_root, tmp_path):
 
 
 def test_unchanged_stage_is_skipped_and_force_reruns_it(clustered, capsys):
-    predictions = clustered.data_file("predictions")
+    predictions = clustered.path("predictions")
     written = predictions.stat().st_mtime_ns
     assert pipeline.run_stage("04", clustered) is None
     assert "skipped" in capsys.readouterr().out
@@ -150,7 +150,7 @@ def test_changed_setting_redoes_the_stage(clustered, capsys):
     result = pipeline.run_stage("04", clustered.replace(cluster_method="kmeans", cluster_k=3))
     assert result is not None and result.k == 3
     assert "settings" in capsys.readouterr().out
-    assert read_json(clustered.data_file("clustering"))["method"] == "kmeans"
+    assert read_json(clustered.path("clustering"))["method"] == "kmeans"
 
 
 def test_a_redone_stage_names_only_the_inputs_that_changed(clustered, capsys):
@@ -159,9 +159,9 @@ def test_a_redone_stage_names_only_the_inputs_that_changed(clustered, capsys):
 
 
 def test_deleted_output_redoes_the_stage(clustered):
-    clustered.data_file("labels_pred").unlink()
+    clustered.path("labels_pred").unlink()
     assert pipeline.run_stage("04", clustered) is not None
-    assert clustered.data_file("labels_pred").is_file()
+    assert clustered.path("labels_pred").is_file()
 
 
 def test_changed_photo_makes_later_stages_stale_until_rerun(clustered):
@@ -199,6 +199,6 @@ def test_a_failed_run_keeps_the_last_good_stamp(clustered):
 
 
 def test_outputs_changed_after_a_stage_finished_are_refused(clustered):
-    clustered.data_file("features").write_bytes(clustered.data_file("features").read_bytes() + b"\0")
+    clustered.path("features").write_bytes(clustered.path("features").read_bytes() + b"\0")
     with pytest.raises(StaleInputs, match="outputs changed after it finished.*03_extract_features.py"):
         pipeline.run_stage("04", clustered, force=True)

@@ -31,9 +31,9 @@ def test_labels_sorted_and_written(settings):
     _touch(settings.raw_img, "B_2_1.jpg", "A_1_2.PNG", "A_1_1.jpeg", "notes.txt")
     table = make_labels(settings)
     assert table["file"].tolist() == ["A_1_1.jpeg", "A_1_2.PNG", "B_2_1.jpg"]
-    assert settings.data_file("image_list").read_text().splitlines() == table["file"].tolist()
-    assert settings.data_file("labels_true").read_text().splitlines() == ["A", "A", "B"]
-    assert read_csv(settings.data_file("labels")).columns.tolist() == ["file", "model_id", "product_id", "image_id"]
+    assert settings.path("image_list").read_text().splitlines() == table["file"].tolist()
+    assert settings.path("labels_true").read_text().splitlines() == ["A", "A", "B"]
+    assert read_csv(settings.path("labels")).columns.tolist() == ["file", "model_id", "product_id", "image_id"]
 
 
 def test_any_name_in_any_sub_folder_is_listed_and_named_ones_are_labelled(settings):
@@ -44,7 +44,7 @@ def test_any_name_in_any_sub_folder_is_listed_and_named_ones_are_labelled(settin
     assert table["file"].tolist() == ["A_1_1.jpg", "holiday.jpg", "shop 2/autumn/B_7_2.png",
                                       "shop 2/autumn/IMG 0001.JPG"]
     assert table["model_id"].tolist() == ["A", "", "B", ""]
-    assert settings.data_file("labels_true").read_text().split("\n")[:4] == ["A", "", "B", ""]
+    assert settings.path("labels_true").read_text().split("\n")[:4] == ["A", "", "B", ""]
     assert load_rejected(settings).empty
 
 

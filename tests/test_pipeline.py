@@ -54,7 +54,7 @@ def test_plain_backbone_used_when_fine_tuning_is_skipped(tiny_demo, caplog):
     info = stages.extract_features(tiny_demo.replace(use_finetuned=False))
     assert "03: USE_FINETUNED is off (--skip-finetune): using the plain pretrained efficientnet_lite0" in caplog.messages
     assert info["source"] == "pretrained" and info["dim"] == 1280
-    assert load_npy(tiny_demo.data_file("features")).shape == (16, 1280)
+    assert load_npy(tiny_demo.path("features")).shape == (16, 1280)
 
 
 @pytest.mark.slow
@@ -199,14 +199,14 @@ def test_litert_runs_a_fine_tuned_network_with_keras_features_then_without_tenso
     images = np.stack([load_for_network(settings.img / name, settings.input_size, settings.max_image_pixels)
                        for name in files[:6]]).astype(np.float32)
     keras_vectors = np.asarray(extractor.predict_on_batch(images))
-    lite_vectors = load_npy(settings.data_file("features"))
+    lite_vectors = load_npy(settings.path("features"))
     cosine = (keras_vectors * lite_vectors[:6]).sum(1) / np.linalg.norm(keras_vectors, axis=1)
     assert (1 - cosine).max() < 1e-4
     again = subprocess.run([sys.executable, "-c", RERUN_STAGE_03], input=pickle.dumps(settings), cwd=REPO,
                            capture_output=True, timeout=300)
     assert again.returncode == 0, again.stderr.decode()[-3000:]
     assert again.stdout.decode().split()[-1] == "False"  # the cached conversion ran without TensorFlow
-    np.testing.assert_array_equal(load_npy(settings.data_file("features")), lite_vectors)
+    np.testing.assert_array_equal(load_npy(settings.path("features")), lite_vectors)
 
 
 RERUN_STAGE_03 = """

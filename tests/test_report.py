@@ -40,9 +40,9 @@ def write_features(settings, dims=16):
     centres = rng.normal(scale=4.0, size=(len(models), dims))
     vectors = np.stack([centres[models.index(model_of[name])] for name in files]) + rng.normal(size=(len(files), dims))
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    save_npy(settings.data_file("features"), vectors.astype(np.float32))
-    write_lines(settings.data_file("feature_files"), files)
-    write_json(settings.data_file("features_info"), {"backbone": "synthetic", "source": "test", "n_images": len(files),
+    save_npy(settings.path("features"), vectors.astype(np.float32))
+    write_lines(settings.path("feature_files"), files)
+    write_json(settings.path("features_info"), {"backbone": "synthetic", "source": "test", "n_images": len(files),
                                                      "dim": dims})
 
 
@@ -127,7 +127,7 @@ def test_page_renders_in_chromium_with_every_section_and_no_console_message(tiny
     assert screenshot.shape[:2] == (3000, 1280) and screenshot.std() > 10
     dom = parsed(dumped.stdout)
     assert set(report.SECTIONS) | {"summary"} <= set(dom.ids)
-    n_clusters = read_csv(settings.data_file("predictions"))["cluster"].nunique()
+    n_clusters = read_csv(settings.path("predictions"))["cluster"].nunique()
     assert dom.classes.count("cluster") == n_clusters
     assert HOSTILE_NAME in dom.alts
     assert "x" not in dom.images and all(source.startswith(report.THUMB_FOLDER) or source.endswith(".png")
@@ -156,7 +156,7 @@ def test_every_link_and_image_on_the_page_resolves(tiny_run):
 def test_scores_clusters_and_rejected_photo_are_on_the_page(tiny_run):
     settings, page = tiny_run
     dom = parsed(page.read_text(encoding="utf-8"))
-    assert len(read_csv(settings.data_file("predictions"))) == 13
+    assert len(read_csv(settings.path("predictions"))) == 13
     score_rows = {row[0]: row[1:] for row in dom.rows if row and row[0] in ("all", "seen", "unseen")}
     assert set(score_rows) == {"all", "seen", "unseen"}
     text = " ".join(dom.text)
@@ -168,7 +168,7 @@ def test_scores_clusters_and_rejected_photo_are_on_the_page(tiny_run):
 
 def test_exports_link_every_clustered_photo_and_describe_every_photo(tiny_run):
     settings, _ = tiny_run
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     folders = sorted((settings.result / report.CLUSTER_FOLDER).iterdir())
     assert len(folders) == predictions["cluster"].nunique()
     linked = {link.name: link for folder in folders for link in folder.iterdir()}
@@ -187,7 +187,7 @@ def test_exports_link_every_clustered_photo_and_describe_every_photo(tiny_run):
 def test_projector_files_agree_with_features(tiny_run):
     settings, _ = tiny_run
     folder = settings.result / report.PROJECTOR_FOLDER
-    features = np.load(settings.data_file("features"))
+    features = np.load(settings.path("features"))
     np.testing.assert_allclose(np.loadtxt(folder / "features.tsv", delimiter="\t"), features, rtol=1e-5)
     metadata = (folder / "metadata.tsv").read_text(encoding="utf-8").splitlines()
     assert metadata[0] == "file\tcluster\tmodel_id" and len(metadata) == len(features) + 1
@@ -212,11 +212,11 @@ def test_too_many_photos_for_one_sprite_raise():
 
 def test_merged_pairs_count_photo_pairs_in_shared_clusters(tiny_run, tmp_path):
     settings = copy_of(tiny_run, tmp_path)
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     models = predictions["file"].str.split("_").str[0]
     # M001 (5 photos) and M002 (4 readable photos) in one cluster: 20 photo pairs; M003 alone.
     predictions["cluster"] = np.where(models == "M003", 1, 0)
-    write_csv(settings.data_file("predictions"), predictions)
+    write_csv(settings.path("predictions"), predictions)
     dom = parsed(report.write_report(settings).read_text(encoding="utf-8"))
     pair_rows = [row for row in dom.rows if "M001" in row and "M002" in row]
     assert len(pair_rows) == 1 and "20" in pair_rows[0]
@@ -225,12 +225,12 @@ def test_merged_pairs_count_photo_pairs_in_shared_clusters(tiny_run, tmp_path):
 
 def test_pure_clusters_do_not_hide_a_split_model(tiny_run, tmp_path):
     settings = copy_of(tiny_run, tmp_path)
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     models = predictions["file"].str.split("_").str[0]
     # every cluster pure, but M001's 5 photos in two clusters (3 and 2)
     first_two = (models == "M001") & (models.groupby(models).cumcount() < 2)
     predictions["cluster"] = np.select([first_two, models == "M001", models == "M002"], [3, 0, 1], default=2)
-    write_csv(settings.data_file("predictions"), predictions)
+    write_csv(settings.path("predictions"), predictions)
     dom = parsed(report.write_report(settings).read_text(encoding="utf-8"))
     text = " ".join(dom.text)
     assert "1 of 3 models have photos in more than one cluster" in text
@@ -240,8 +240,8 @@ def test_pure_clusters_do_not_hide_a_split_model(tiny_run, tmp_path):
 
 def test_report_without_true_models(tiny_run, tmp_path):
     settings = copy_of(tiny_run, tmp_path)
-    listed = read_csv(settings.data_file("labels"))
-    write_csv(settings.data_file("labels"), listed.drop(columns=["model_id"]))
+    listed = read_csv(settings.path("labels"))
+    write_csv(settings.path("labels"), listed.drop(columns=["model_id"]))
     page = report.write_report(settings)
     text = " ".join(parsed(page.read_text(encoding="utf-8")).text)
     assert "purity" not in text and "No scores" in text
@@ -274,7 +274,7 @@ def test_missing_predictions_name_the_stage(tmp_path):
 def test_refined_vectors_are_clustered_and_their_map_drawn(tiny_run, tmp_path):
     settings = copy_of(tiny_run, tmp_path).replace(neighbour_expansion=2, whiten_components=4)
     result = stages.cluster(settings)
-    assert load_npy(settings.data_file("som_weights")).shape[-1] == 4  # the map lives in the whitened space
+    assert load_npy(settings.path("som_weights")).shape[-1] == 4  # the map lives in the whitened space
     assert len(result.labels) == len(handoff.load_features(settings)[1])
     stages.evaluate(settings)
     assert settings.result / "umatrix.png" in stages.visualize(settings)

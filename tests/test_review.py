@@ -218,10 +218,10 @@ def test_merge_split_move_reload_export_and_apply(reviewed_run, tmp_path, browse
     assert review["run"] == handoff.run_id(settings)
 
     pipeline.apply_review(settings, exported)
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     assert {label: sorted(files) for label, files in predictions.groupby("cluster")["file"]} == \
         {label: sorted(files) for label, files in after.items()}
-    rejected = read_csv(settings.data_file("rejected"))
+    rejected = read_csv(settings.path("rejected"))
     assert rejected.loc[rejected["stage"] == "review", "file"].tolist() == [stray]
     reviewed = handoff.reviewed_models(settings)
     assert reviewed[stray] == "" and len({reviewed[name] for name in after[merged_into]}) == 1
@@ -233,7 +233,7 @@ def test_merge_split_move_reload_export_and_apply(reviewed_run, tmp_path, browse
     assert data_files(settings) == unchanged
 
     pipeline.run_stage("split", settings)  # made again: the reviewed clusters are known models
-    split = read_csv(settings.data_file("split"))
+    split = read_csv(settings.path("split"))
     assert set(reviewed.values()) - {""} <= set(split.loc[split["role"] == "known", "model_id"])
     assert (settings.train_img / reviewed[moved]).is_dir()
     pipeline.run_stage("04", settings, force=True)
@@ -245,7 +245,7 @@ def test_merge_split_move_reload_export_and_apply(reviewed_run, tmp_path, browse
 
 def test_a_review_of_other_clusters_or_gone_photos_changes_nothing(reviewed_run, tmp_path, settings_at):
     settings = copied(reviewed_run, tmp_path, settings_at)
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     first = predictions.iloc[0]
     move = {"action": "move", "clusters": [int(first["cluster"])], "into": int(predictions["cluster"].max()),
             "photos": [first["file"]]}
@@ -276,7 +276,7 @@ def test_the_script_names_the_file_and_the_problem(reviewed_run, tmp_path):
 
 def test_after_a_review_new_photos_join_the_corrected_clusters(reviewed_run, tmp_path, settings_at):
     settings = copied(reviewed_run, tmp_path, settings_at)
-    predictions = read_csv(settings.data_file("predictions"))
+    predictions = read_csv(settings.path("predictions"))
     largest = predictions["cluster"].value_counts().index[0]
     members = predictions.loc[predictions["cluster"] == largest, "file"].tolist()
     review = review_of([{"action": "not_product", "clusters": [int(largest)], "photos": members[:1]},
@@ -285,12 +285,12 @@ def test_after_a_review_new_photos_join_the_corrected_clusters(reviewed_run, tmp
     path = tmp_path / "review.json"
     path.write_text(json.dumps(review))
     pipeline.apply_review(settings, path)
-    corrected = read_csv(settings.data_file("predictions"))
+    corrected = read_csv(settings.path("predictions"))
     new_photos = tmp_path / "monday"
     new_photos.mkdir()
     shutil.copy(settings.raw_img / members[1], new_photos / "again.jpg")
     pipeline.assign_new_photos(settings, new_photos, "monday")
-    after = read_csv(settings.data_file("predictions"))
+    after = read_csv(settings.path("predictions"))
     assert after.iloc[:len(corrected)][["file", "cluster"]].equals(corrected[["file", "cluster"]])
     assert after.loc[after["file"] == "monday/again.jpg", "cluster"].tolist() == [largest]
     assert members[0] not in set(after["file"]) and handoff.reviewed_models(settings)[members[1]] == "review-tote"

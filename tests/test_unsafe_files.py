@@ -35,9 +35,9 @@ def test_npy_holding_a_pickle_is_refused_without_running_it(tmp_path):
 def test_stage_04_refuses_pickled_features(settings, tmp_path):
     marker = tmp_path / "ran"
     settings.data.mkdir(parents=True)
-    np.save(settings.data_file("features"), np.array([RunsCode(f"touch {marker}")], dtype=object),
+    np.save(settings.path("features"), np.array([RunsCode(f"touch {marker}")], dtype=object),
             allow_pickle=True)
-    write_lines(settings.data_file("feature_files"), ["a_1_1.jpg"])
+    write_lines(settings.path("feature_files"), ["a_1_1.jpg"])
     with pytest.raises(ValueError, match="not a plain numeric array"):
         stages.cluster(settings)
     assert not marker.exists()
@@ -69,7 +69,7 @@ def test_stage_01_refuses_listed_paths_leaving_the_photo_folder(settings, listed
     stages.make_labels(settings)
     table = handoff.load_labels(settings)
     table.loc[0, "file"] = listed
-    table.to_csv(settings.data_file("labels"), index=False)
+    table.to_csv(settings.path("labels"), index=False)
     with pytest.raises(ValueError, match="no absolute path or '..'"):
         stages.preprocess(settings)
 
