@@ -17,11 +17,8 @@ cluster centre) and "reference" (unit vectors, PCA to 100 dimensions, KMeans at 
 grid, k by the best cosine silhouette).
 """
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 from minisom import MiniSom
 from sklearn.cluster import HDBSCAN, KMeans, linkage_tree, ward_tree
 from sklearn.decomposition import PCA
@@ -29,7 +26,6 @@ from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 from sklearn.neighbors import kneighbors_graph
 
-from .fileio import atomic_path
 from .settings import DEFAULTS, check_whole
 
 IMAGES_PER_NODE_2019 = 70
@@ -572,31 +568,3 @@ METHODS = {
 
 
 # --- picture ----------------------------------------------------------------------------
-
-
-def save_criterion_plot(result, path, k_true=None):
-    """Draw each criterion against k, the k it chose alone, the k chosen and, when known, the true k;
-    written atomically. Returns the figure."""
-    if not result.criterion_curve:
-        raise ValueError(f"this result ({result.method}, k by {result.k_criterion}) has no criterion curve to plot")
-    curves = result.criterion_curves or {result.k_criterion: (result.k, result.criterion_curve)}
-    figure = Figure(figsize=(7, 1 + 2.6 * len(curves)), layout="constrained")
-    for axes, (name, (own_k, curve)) in zip(figure.subplots(len(curves), 1, squeeze=False)[:, 0], curves.items()):
-        ks = sorted(curve)
-        axes.plot(ks, [curve[k] for k in ks], marker=".", linewidth=1)
-        if own_k == result.k:  # one line, else the chosen one would hide this criterion's own
-            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k} ({name} alone too)")
-        else:
-            axes.axvline(own_k, color="tab:blue", linestyle=":", label=f"{name} alone: k = {own_k}")
-            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k}")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if k_true is not None:
-            axes.axvline(k_true, color="tab:green", linewidth=1, label=f"true: k = {k_true}")
-        axes.set_ylabel(name)
-        axes.legend(fontsize="small")
-    axes.set_xlabel("number of clusters k")
-    figure.suptitle(f"{result.method}: choice of k (the larger of the criteria's choices wins)" if len(curves) > 1
-                    else f"{result.method}: choice of k")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
-    return figure

@@ -22,12 +22,9 @@ import time
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
-from .fileio import atomic_path
 from .progress import progress_bar
 from .quiet import import_keras, native_notes_hidden
 from .settings import DEFAULTS, EMBEDDING_LOSSES, FEATURE_LAYERS, check_whole
@@ -355,32 +352,3 @@ def _history_frame(history, phase):
     frame["epoch"] += 1
     frame.insert(0, "phase", phase)
     return frame
-
-
-LEARNING_CURVE_NOTE = ("A contrastive loss grows with the photos in its batch: training batches hold many augmented "
-                       "views,\nvalidation batches only the held-out photos, so read each line's trend, not the "
-                       "gap between them.")
-
-
-def save_learning_curve(frame, path):
-    """Training and validation loss per epoch, one panel (own scale) per phase; returns the panel titles.
-
-    Losses are not comparable across phases (other batch sizes) nor between training and
-    validation (other batches), which the figure's note says.
-    """
-    phases = list(frame.groupby("phase", sort=False))
-    figure = Figure(figsize=(4 * len(phases) + 1, 4), layout="constrained")
-    titles = []
-    for axes, (phase, rows) in zip(figure.subplots(1, len(phases), squeeze=False)[0], phases):
-        for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
-            if column in rows:
-                axes.plot(np.arange(1, len(rows) + 1), rows[column], marker="o", markersize=3, color=colour,
-                          label="training" if column == "loss" else "validation")
-        titles.append(f"phase {phase.replace('_', ' ')}")
-        axes.set(xlabel="epoch", ylabel="loss", title=titles[-1])
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.legend(fontsize="small")
-    figure.suptitle(LEARNING_CURVE_NOTE, fontsize="small")
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    return titles

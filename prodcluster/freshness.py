@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from .fileio import read_json, write_json
+from .files import paths
 
 MISSING = "missing"
 running = None  # the stage at work now, for the message when a user interrupts it
@@ -34,18 +35,23 @@ class StaleInputs(RuntimeError):
 
 @dataclass(frozen=True)
 class Stage:
-    """A stage as the freshness check sees it: what it reads, what it writes, what shapes it."""
+    """A stage as the freshness check sees it: what it reads and writes (its function's declaration, files.py),
+    and the settings that shape it."""
 
     name: str  # also how settings name the stages they shape (`setting(..., stages=...)`)
     script: str
     function: Callable  # function(settings) does the stage's work (with `force` where it forwards it)
-    inputs: Callable
-    outputs: Callable
     forwards_force: bool = False
     on_skip: Callable | None = None  # called with the settings when the stage is skipped
 
+    def inputs(self, settings):
+        return paths(settings, self.function.declared.reads)
+
+    def outputs(self, settings):
+        return paths(settings, self.function.declared.writes)
+
     def stamp_path(self, settings):
-        return settings.data / "stamps" / f"{self.name.replace(' ', '_')}.json"
+        return settings.path("stamps") / f"{self.name}.json"
 
     def fingerprint(self, settings):
         return {"inputs": {_name(path, settings): fingerprint(path) for path in self.inputs(settings)},

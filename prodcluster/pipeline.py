@@ -1,4 +1,4 @@
-"""The stages in order, with what each reads and writes, as the scripts run them.
+"""The stages in order, as the scripts run them.
 
 Every numbered script runs its stage through `run_stage`, so a stage whose inputs and
 settings are unchanged is skipped, and one whose inputs are out of date stops (see
@@ -10,61 +10,16 @@ import time
 from . import stages
 from .freshness import Stage, check_up_to_date
 from .freshness import run_stage as _run_fresh
-from .handoff import trained_on
-from .settings import MODEL_FILES
 
-
-def _data(*names):
-    return lambda settings: [settings.path(name) for name in names]
-
-
-def _preprocess_outputs(settings):
-    return [settings.img] + ([settings.masks] if settings.save_masks else [])
-
-
-def _model_files(settings):
-    return [part.models / name for part in settings.parts() for name in MODEL_FILES]
-
-
-def _feature_inputs(settings):
-    networks = [path for part in settings.parts()
-                for path in (part.finetuned_model, part.finetuned_model.parent / "classes.json")]
-    return _data("image_list")(settings) + [settings.img] + (networks if settings.use_finetuned else [])
-
-
-def _cluster_outputs(settings):
-    return _data("predictions", "labels_pred", "clustering", "som_weights", "som_node_labels")(settings) + [
-        settings.result / "k_criterion.png"]
-
-
-def _evaluation_inputs(settings):
-    split_of = settings.replace(dataset=trained_on(settings))
-    return _data("labels", "predictions", "features", "feature_files", "features_info", "clustering",
-                 "rejected", "reviewed")(settings) + [split_of.path("split")]
-
-
-def _visualize_inputs(settings):
-    return _data("labels", "predictions", "features", "feature_files", "som_weights", "som_node_labels",
-                 "metrics", "rejected")(settings) + [settings.raw_img]
-
-
-STAGES = (
-    Stage("00", "00_make_labels_true.py", stages.make_labels,
-          inputs=lambda s: [s.raw_img], outputs=_data("labels", "image_list", "labels_true")),
-    Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True,
-          inputs=lambda s: _data("image_list")(s) + [s.raw_img], outputs=_preprocess_outputs),
-    Stage("split", "make_training_image_folders.py", stages.make_training_folders,
-          inputs=_data("labels", "reviewed"), outputs=lambda s: _data("split")(s) + [s.train_img]),
-    Stage("02", "02_feature_network_fine_tuning.py", stages.fine_tune,
-          inputs=lambda s: _data("split")(s) + [s.train_img], outputs=_model_files),
-    Stage("03", "03_extract_features.py", stages.extract_features,
-          inputs=_feature_inputs, outputs=_data("features", "feature_files", "features_info")),
-    Stage("04", "04_cluster_som.py", stages.cluster,
-          inputs=_data("features", "feature_files", "image_list", "reviewed"), outputs=_cluster_outputs),
-    Stage("evaluation", "evaluation.py", stages.evaluate,
-          inputs=_evaluation_inputs, outputs=_data("metrics"), on_skip=stages.print_scores),
-    Stage("visualize", "visualize.py", stages.visualize,
-          inputs=_visualize_inputs, outputs=lambda s: [s.result]),
+STAGES = (  # each function declares the files it reads and writes (files.py)
+    Stage("00", "00_make_labels_true.py", stages.make_labels),
+    Stage("01", "01_img_preprocess.py", stages.preprocess, forwards_force=True),
+    Stage("split", "make_training_image_folders.py", stages.make_training_folders),
+    Stage("02", "02_feature_network_fine_tuning.py", stages.fine_tune),
+    Stage("03", "03_extract_features.py", stages.extract_features),
+    Stage("04", "04_cluster_som.py", stages.cluster),
+    Stage("evaluation", "evaluation.py", stages.evaluate, on_skip=stages.print_scores),
+    Stage("visualize", "visualize.py", stages.visualize),
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 

@@ -1,10 +1,11 @@
 """Every stage's file work: read what earlier stages wrote, call the module that does the work, write.
 
-This module and handoff.py hold the stages' file work; the modules they call (labels,
-background, split, finetune, features, clustering, assign, metrics, visual, report) take
-paths and arrays. Each stage imports the modules it calls inside its function, so a script loads only
-what its stage uses (TensorFlow for stages 02 and 03 alone), and stage 01's worker processes,
-which import the script that started them, load nothing for nothing.
+Each stage function declares above it the files it reads and writes, by their names in
+settings.FILES (files.py); handoff.py reads the hand-off files for it. The modules it calls
+(labels, background, split, finetune, features, clustering, assign, metrics, visual, report)
+take paths and arrays. Each stage imports the modules it calls inside its function, so a
+script loads only what its stage uses (TensorFlow for stages 02 and 03 alone), and stage 01's
+worker processes, which import the script that started them, load nothing for nothing.
 """
 import logging
 import shutil
@@ -40,6 +41,7 @@ from .handoff import (
     run_id,
     trained_on,
 )
+from .files import Of, declares, paths
 from .freshness import fingerprint
 from .settings import FEATURE_LAYERS, MODEL_FILES
 
@@ -49,6 +51,7 @@ AUTO_REASONS = {"grabcut": "most backgrounds are cluttered, so they are removed 
                 "none": "most backgrounds are white or studio, so every photo is kept as it is"}
 
 
+@declares(reads=["raw_img"], writes=["labels", "image_list", "labels_true"], updates=["rejected"])
 def make_labels(settings):
     """Stage 00: images.txt, labels.csv and labels_true.txt from the photos' names; return the labels table.
 
@@ -69,11 +72,12 @@ def make_labels(settings):
     return table
 
 
-def preprocess(settings, save_masks=False, force=False):
+@declares(reads=["labels", "raw_img"], writes=["img", "masks"], updates=["rejected"])
+def preprocess(settings, force=False):
     """Stage 01: background removal of every listed photo into img/<DATASET> (masks into data/<DATASET>/masks)."""
     from . import background, engine
     files = load_image_list(settings)
-    mask_dir = settings.masks if save_masks or settings.save_masks else None
+    mask_dir = settings.masks if settings.save_masks else None
     with engine.opened(settings) as runner:
         rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
                                                 workers=runner.cpus, mask_dir=mask_dir,
@@ -111,6 +115,7 @@ def _print_summary(runner, stage):
         print(summary)
 
 
+@declares(reads=["labels", "reviewed", "img"], writes=["split", "train_img"])
 def make_training_folders(settings):
     """Write split.csv and one folder per known model holding links to its preprocessed photos."""
     table = load_labels(settings)
@@ -132,6 +137,7 @@ def make_training_folders(settings):
     return models, linked
 
 
+@declares(reads=["split", "train_img"], writes=MODEL_FILES, caches=["cache"])
 def fine_tune(settings):
     """Stage 02: fine-tune on the known models; save the network, its classes, history and learning curve.
 
@@ -154,29 +160,36 @@ def _fine_tune_one(settings):
         log.warning("02: no known model to learn from (%s): skipped; stage 03 uses the plain pretrained %s",
                     why, settings.backbone)
         return _no_network(settings)
-    from . import finetune
+    from . import finetune, visual
     paths, targets = finetune.class_photos(classes, settings.train_img)
     if not finetune.enough_to_learn(len(classes), len(paths), settings):
         return _no_network(settings)
     network, history = finetune.fine_tune(paths, targets, len(classes), settings)
-    with atomic_path(settings.models / "finetuned.keras") as tmp:
+    with atomic_path(settings.path("network")) as tmp:
         network.save(tmp)
-    write_json(settings.models / "classes.json", {
+    write_json(settings.path("classes"), {
         "classes": classes, "backbone": settings.backbone, "image_size": settings.input_size,
         "loss": settings.embedding_loss, "embedding_dim": settings.embedding_dim,
         "finetune_blocks": settings.finetune_blocks, "feature_layers": list(FEATURE_LAYERS)})
-    write_csv(settings.models / "history.csv", history)
-    finetune.save_learning_curve(history, settings.models / "learning_curve.png")
+    write_csv(settings.path("history"), history)
+    visual.plot_learning_curve(history, settings.path("learning_curve"))
     return history
 
 
 def _no_network(settings):
     """Remove an earlier run's network, so that stage 03 does not read it; an empty history."""
     for name in MODEL_FILES:
-        (settings.models / name).unlink(missing_ok=True)
+        settings.path(name).unlink(missing_ok=True)
     return pd.DataFrame()
 
 
+def _network_data_set(settings):
+    """The data set whose fine-tuned network stage 03 reads; None where it reads no fine-tuned network."""
+    return (settings.finetuned_from or settings.dataset) if settings.use_finetuned else None
+
+
+@declares(reads=["labels", "img", Of("network", _network_data_set), Of("classes", _network_data_set)],
+          writes=["features", "feature_files", "features_info"], updates=["rejected"], caches=["cache"])
 def extract_features(settings):
     """Stage 03: features.npy (float32, rows = readable photos in list order), feature_files.txt, features.json.
 
@@ -214,9 +227,11 @@ def extract_features(settings):
     return info
 
 
+@declares(reads=["features", "feature_files", "labels", "reviewed"],
+          writes=["predictions", "labels_pred", "clustering", "som_weights", "som_node_labels", "k_chart"])
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
-    from . import clustering
+    from . import clustering, visual
     features, files = load_features(settings)
     reviewed = reviewed_models(settings)
     kept = [row for row, name in enumerate(files) if reviewed.get(name) != ""]  # "": marked not a product
@@ -236,7 +251,6 @@ def cluster(settings):
     else:
         for stale in ("som_weights", "som_node_labels"):
             settings.path(stale).unlink(missing_ok=True)
-        (settings.result / "umatrix.png").unlink(missing_ok=True)
     write_json(settings.path("clustering"), {
         "method": result.method, "k": result.k, "k_criterion": result.k_criterion,
         "criterion_curve": result.criterion_curve, "settings": result.settings, "n_images": len(files),
@@ -245,9 +259,9 @@ def cluster(settings):
         **({"reviewed": _reviewed_counts(reviewed, files)} if reviewed else {}),
         **({"k_given_by": settings.given_by("cluster_k")} if settings.cluster_k is not None else {})})
     if result.criterion_curve:
-        clustering.save_criterion_plot(result, settings.result / "k_criterion.png", _true_k(settings, files))
+        visual.plot_k_criterion(result, settings.path("k_chart"), _true_k(settings, files))
     else:
-        (settings.result / "k_criterion.png").unlink(missing_ok=True)
+        settings.path("k_chart").unlink(missing_ok=True)
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
@@ -296,6 +310,8 @@ def cluster_options(settings):
     return options
 
 
+@declares(reads=["labels", "predictions", "features", "feature_files", "features_info", "clustering", "rejected",
+                 "reviewed", Of("split", trained_on)], writes=["metrics"])
 def evaluate(settings):
     """Scores against the true model ids, for all photos and for seen and unseen models apart.
 
@@ -330,7 +346,7 @@ def print_scores(settings, report=None):
     if report is None and not settings.path("metrics").is_file():
         print(f"evaluation: nothing to score: no clustered photo of {settings.raw_img} is named "
               f"MODELID_PRODUCTID_IMAGEID; the clusters are in {settings.path('predictions')} and "
-              f"{settings.result / 'report.html'}")
+              f"{settings.path('report')}")
         return
     from . import metrics
     report = report or read_json(settings.path("metrics"))
@@ -341,12 +357,14 @@ def print_scores(settings, report=None):
                                                             "name and are not scored" if unscored else ""))
 
 
+@declares(reads=["labels", "predictions", "features", "feature_files", "features_info", "clustering",
+                 "som_weights", "som_node_labels", "metrics", "rejected", "added", "raw_img"], writes=["result"])
 def visualize(settings):
     """t-SNE, U-matrix and contact-sheet PNGs and the report in result/<DATASET>."""
     from . import report, visual
     run = load_clustered(settings)
     true = None if run.models is None else np.where(run.models == "", report.UNNAMED_MODEL, run.models)
-    written = [settings.result / "tsne.png", settings.result / "clusters.png"]
+    written = [settings.path("tsne"), settings.path("contact_sheet")]
     visual.plot_tsne(run.features, true, run.clusters, written[0], perplexity=settings.tsne_perplexity,
                      seed=settings.seed)
     visual.plot_contact_sheet([settings.raw_img / name for name in run.files], run.clusters, written[1])
@@ -355,8 +373,10 @@ def visualize(settings):
         weights = load_npy(weights_path)
         node_labels = load_npy(settings.path("som_node_labels"))
         visual.plot_umatrix(weights, _hits(weights, _as_clustered(run.features, settings)),
-                            settings.result / "umatrix.png", node_labels)
-        written.append(settings.result / "umatrix.png")
+                            settings.path("umatrix"), node_labels)
+        written.append(settings.path("umatrix"))
+    else:
+        settings.path("umatrix").unlink(missing_ok=True)
     written.append(report.write_report(settings, run))
     print("pictures: " + ", ".join(str(path.relative_to(settings.root)) for path in written))
     return written
@@ -378,6 +398,16 @@ def _fmt(value):
 NEW_PHOTO_COLUMNS = ["file", "batch", "outcome", "cluster", "similarity"]
 
 
+def _recorded_network_data_set(settings):
+    """The data set whose fine-tuned network made the features, as features.json records it; None: a plain one."""
+    info = read_json(settings.path("features_info"))
+    return info.get("finetuned_on") if info["source"] != "pretrained" else None
+
+
+@declares(reads=["features_info", Of("network", _recorded_network_data_set),
+                 Of("classes", _recorded_network_data_set)],
+          writes=["raw_img", "img", "labels", "image_list", "labels_true", "features", "feature_files", "predictions",
+                  "labels_pred", "clustering", "added"], updates=["rejected"], caches=["cache"])
 def assign_new_photos(settings, folder, batch):
     """Stage 05: the photos of `folder` join the run's clusters or open new ones; return this call's added rows.
 
@@ -410,9 +440,7 @@ def assign_new_photos(settings, folder, batch):
         **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
-    _restamp(settings, ("00", "01", "split", "03", "04"), ("labels", "image_list", "labels_true", "features",
-                                                           "feature_files", "predictions", "labels_pred", "clustering"),
-             (settings.raw_img, settings.img))
+    _restamp(settings, ("00", "01", "split", "03", "04"), assign_new_photos)
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
     record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
@@ -473,7 +501,7 @@ def _new_vectors(settings, network, info, names):
         readable = [name for name in names if name not in rejected["file"].tolist()]
         rows, vectors = [], np.zeros((0, info["dim"]), np.float32)
         if readable:
-            with tempfile.TemporaryDirectory(dir=settings.data) as folder:
+            with tempfile.TemporaryDirectory(prefix=".new_features.", suffix=".tmp", dir=settings.data) as folder:
                 rows, errors, _ = features.write_features(runner.photo_vectors, network,
                                                           [settings.img / name for name in readable],
                                                           Path(folder) / "new.npy", info["normalized"])
@@ -529,13 +557,13 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     return int(predictions["cluster"].nunique())
 
 
-def _restamp(settings, names, files, folders=()):
-    """Take the `files` (names of FILES) and `folders` that stage 05 or a review extended as the named stages'."""
+def _restamp(settings, names, step):
+    """Take the files that `step` (stage 05 or a review) declares it writes as the named stages' own."""
     from .freshness import restamp
     from .pipeline import BY_NAME
-    paths = [settings.path(name) for name in files] + list(folders)
+    extended = paths(settings, step.declared.writes)
     for name in names:
-        restamp(BY_NAME[name], settings, paths)
+        restamp(BY_NAME[name], settings, extended)
 
 
 def _print_added(settings, table, passed_over):
@@ -547,6 +575,8 @@ def _print_added(settings, table, passed_over):
           + f"; listed in {settings.path('added')}")
 
 
+@declares(reads=["clustering", "predictions", "labels"], writes=["predictions", "labels_pred", "clustering",
+                                                                  "reviewed"], updates=["rejected"])
 def apply_review(settings, path):
     """Apply a review.json exported by review.html to the clusters it was made on; return what was applied.
 
@@ -567,7 +597,7 @@ def apply_review(settings, path):
         raise corrections.ReviewError(
             f"{path} was made on other clusters (run {review['run']}) than data set {settings.dataset!r} has now "
             f"(run {current}): stage 04 or another review changed them since. Open "
-            f"{settings.result / 'review.html'} again and redo the decisions there")
+            f"{settings.path('review_page')} again and redo the decisions there")
     predictions = read_csv(settings.path("predictions"))
     state = corrections.replay(review, dict(zip(predictions["file"], predictions["cluster"].astype(int))), str(path))
     models = corrections.reviewed_models(state, identity)
@@ -581,7 +611,7 @@ def apply_review(settings, path):
     write_json(settings.path("clustering"), {
         **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.path("predictions")),
         "reviews": [*info.get("reviews", []), applied]})
-    _restamp(settings, ("04",), ("predictions", "labels_pred", "clustering", "reviewed"))
+    _restamp(settings, ("04",), apply_review)
     print(f"review: {applied['decisions']} decisions applied; {len(state.reviewed)} reviewed clusters are known "
           f"models now ({len(models)} photos, in {settings.path('reviewed')}), {len(state.not_product)} photos "
           "marked not a product; make_training_image_folders.py and stages 02 to 04 learn from them when run again")

@@ -1,4 +1,4 @@
-"""Pictures for checking a clustering by eye: t-SNE map, SOM U-matrix, contact sheet.
+"""Every picture of a run: t-SNE map, SOM U-matrix, contact sheet, choice of k, fine-tuning learning curve.
 
 Figures are drawn on matplotlib `Figure` objects with the Agg canvas and never go
 through pyplot, so no window opens and no global plotting state is touched; every
@@ -249,3 +249,60 @@ def thumbnail(image_path, size):
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size!r}")
     return _thumbnail(image_path, int(size))
+
+
+def plot_k_criterion(result, path, k_true=None):
+    """Draw each criterion against k, the k it chose alone, the k chosen and, when known, the true k;
+    written atomically. Returns the figure."""
+    if not result.criterion_curve:
+        raise ValueError(f"this result ({result.method}, k by {result.k_criterion}) has no criterion curve to plot")
+    curves = result.criterion_curves or {result.k_criterion: (result.k, result.criterion_curve)}
+    figure = Figure(figsize=(7, 1 + 2.6 * len(curves)), layout="constrained")
+    for axes, (name, (own_k, curve)) in zip(figure.subplots(len(curves), 1, squeeze=False)[:, 0], curves.items()):
+        ks = sorted(curve)
+        axes.plot(ks, [curve[k] for k in ks], marker=".", linewidth=1)
+        if own_k == result.k:  # one line, else the chosen one would hide this criterion's own
+            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k} ({name} alone too)")
+        else:
+            axes.axvline(own_k, color="tab:blue", linestyle=":", label=f"{name} alone: k = {own_k}")
+            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k}")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if k_true is not None:
+            axes.axvline(k_true, color="tab:green", linewidth=1, label=f"true: k = {k_true}")
+        axes.set_ylabel(name)
+        axes.legend(fontsize="small")
+    axes.set_xlabel("number of clusters k")
+    figure.suptitle(f"{result.method}: choice of k (the larger of the criteria's choices wins)" if len(curves) > 1
+                    else f"{result.method}: choice of k")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
+    return figure
+
+
+LEARNING_CURVE_NOTE = ("A contrastive loss grows with the photos in its batch: training batches hold many augmented "
+                       "views,\nvalidation batches only the held-out photos, so read each line's trend, not the "
+                       "gap between them.")
+
+
+def plot_learning_curve(frame, path):
+    """Training and validation loss per epoch, one panel (own scale) per phase; returns the panel titles.
+
+    Losses are not comparable across phases (other batch sizes) nor between training and
+    validation (other batches), which the figure's note says.
+    """
+    phases = list(frame.groupby("phase", sort=False))
+    figure = Figure(figsize=(4 * len(phases) + 1, 4), layout="constrained")
+    titles = []
+    for axes, (phase, rows) in zip(figure.subplots(1, len(phases), squeeze=False)[0], phases):
+        for column, colour in (("loss", "tab:blue"), ("val_loss", "tab:orange")):
+            if column in rows:
+                axes.plot(np.arange(1, len(rows) + 1), rows[column], marker="o", markersize=3, color=colour,
+                          label="training" if column == "loss" else "validation")
+        titles.append(f"phase {phase.replace('_', ' ')}")
+        axes.set(xlabel="epoch", ylabel="loss", title=titles[-1])
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.legend(fontsize="small")
+    figure.suptitle(LEARNING_CURVE_NOTE, fontsize="small")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    return titles

@@ -5,6 +5,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 
 from prodcluster import clustering
+from prodcluster.visual import plot_k_criterion
 from prodcluster.clustering import (
     CRITERIA,
     METHODS,
@@ -13,7 +14,6 @@ from prodcluster.clustering import (
     _tree_cuts,
     _weighted_ward_tree,
     cluster,
-    save_criterion_plot,
 )
 
 
@@ -228,15 +228,15 @@ def test_criterion_plot_is_written(tmp_path, few_large_result, few_large):
     assert set(few_large_result.criterion_curves) == {"silhouette", "modularity"}  # both are drawn
     own_k, curve = few_large_result.criterion_curves[few_large_result.k_criterion]
     assert own_k == few_large_result.k and curve == few_large_result.criterion_curve
-    save_criterion_plot(few_large_result, path, k_true=4)
+    plot_k_criterion(few_large_result, path, k_true=4)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(path.parent.iterdir()) == [path]
     with pytest.raises(ValueError, match="no criterion curve"):
-        save_criterion_plot(cluster(few_large[0], method="kmeans"), tmp_path / "none.png")
+        plot_k_criterion(cluster(few_large[0], method="kmeans"), tmp_path / "none.png")
 
 
 def test_the_k_chart_has_whole_ticks_and_shows_every_criterions_own_k(few_large_result, tmp_path):
-    figure = save_criterion_plot(few_large_result, tmp_path / "k.png", k_true=4)
+    figure = plot_k_criterion(few_large_result, tmp_path / "k.png", k_true=4)
     for axes in figure.axes:
         ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick <= axes.get_xlim()[1]]
         assert ticks and all(float(tick).is_integer() for tick in ticks)

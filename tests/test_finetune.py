@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prodcluster import features, finetune, pipeline, stages
+from prodcluster import features, finetune, pipeline, stages, visual
 from prodcluster.backbones import build_backbone
 from prodcluster.demo import make_demo
 from prodcluster.settings import FEATURE_LAYERS
@@ -107,7 +107,7 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
     assert list(history["phase"]) == ["head", "head", "top_blocks"] == list(frame["phase"])
     assert {"epoch", "loss", "val_loss", "seconds"} <= set(history.columns)
     assert (settings.models / "learning_curve.png").stat().st_size > 1000
-    assert finetune.save_learning_curve(frame, settings.models / "again.png") == ["phase head", "phase top blocks"]
+    assert visual.plot_learning_curve(frame, settings.models / "again.png") == ["phase head", "phase top blocks"]
     assert settings.finetuned_model.is_file()
     shown = capsys.readouterr().err
     assert "02 head: 100%" in shown and "2/2" in shown
