@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 import config  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, replace_block  # noqa: E402
-from prodcluster import background, demo, stages  # noqa: E402
+from prodcluster import demo, preprocess, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
 from prodcluster.settings import BACKBONES, DEFAULTS, RUNTIMES, Settings  # noqa: E402
 
@@ -242,7 +242,7 @@ def measure_stage01_workers(folder, photos, method):
     seconds = {}
     for workers in (1, 2):
         start = time.perf_counter()
-        background.preprocess_folder(photos[0].parent, folder / f"img_{workers}", [p.name for p in photos],
+        preprocess.preprocess_folder(photos[0].parent, folder / f"img_{workers}", [p.name for p in photos],
                                      method=method, workers=workers, max_pixels=DEFAULTS.max_image_pixels)
         seconds[workers] = round(time.perf_counter() - start, 3)
     print(f"01 on {len(photos)} photos: {seconds[1]:.1f} s on 1 process, {seconds[2]:.1f} s on 2", flush=True)

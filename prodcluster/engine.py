@@ -1,6 +1,6 @@
 """Where the per-photo work of stages 01 and 03 runs: on this machine ("local") or on a Ray cluster ("ray").
 
-Both engines call the same per-photo functions: stage 01's `process_chunk` of background.py,
+Both engines call the same per-photo functions: stage 01's `process_chunk` of preprocess.py,
 stage 03's `load_for_network` and `photo_vectors`. On Ray, Ray Data spreads them: stage 01's
 chunks of photos are tasks; stage 03's batches go to a pool of actors, each holding one copy
 of the network and decoding its own photos (no CPU is left to separate reading tasks that
@@ -10,15 +10,19 @@ writes of every output file. Every node must see WORK_DIR at the same path: task
 photos and write stage 01's photos there. Ray is imported only when ENGINE is "ray".
 """
 import logging
+import multiprocessing
 import os
+import signal
 import socket
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from . import background
 from .batches import load_batch
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,40 @@ def _cpus(ray):
     return ray.cluster_resources().get("CPU", 0.0)
 
 
+def map_in_processes(function, chunks, workers):
+    """Yield function(chunk) for each chunk, on `workers` processes of this machine (1: in this process)."""
+    if workers == 1 or len(chunks) <= 1:
+        yield from map(function, chunks)
+        return
+    # "spawn" rather than fork: the caller may hold threads (OpenCV, TensorFlow) that fork copies badly.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=one_opencv_thread) as pool:
+        with _ctrl_c_ignored():  # by the workers, from their start: Ctrl-C reaches the whole group, the driver answers
+            results = pool.map(function, chunks)  # starts the workers
+        try:
+            yield from results
+        except BaseException:  # Ctrl-C or an error: the chunks not yet started are dropped, not waited for
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+@contextmanager
+def _ctrl_c_ignored():
+    """SIGINT ignored while inside (processes started then inherit that); only the main thread can set it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def one_opencv_thread():
+    cv2.setNumThreads(1)  # the processes already use every core
+
+
 class LocalEngine:
     """This machine: stage 01 on a process pool, stage 03's network in this process."""
 
@@ -99,7 +137,7 @@ class LocalEngine:
         self.runtime = None
 
     def map_chunks(self, function, chunks):
-        return background.map_in_processes(function, chunks, self.cpus)
+        return map_in_processes(function, chunks, self.cpus)
 
     def photo_vectors(self, paths, settings):
         from . import features
@@ -170,7 +208,7 @@ class RayEngine:
 def _chunk_rows(item, function):
     """Stage 01 on a Ray worker: one output row per photo of the chunk."""
     import ray
-    background.one_opencv_thread()
+    one_opencv_thread()
     node = ray.get_runtime_context().get_node_id()
     return [{"file": name, "outcome": outcome or "", "reason": reason or "", "node": node}
             for name, outcome, reason in function(list(item["names"]))]

@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import io
 import logging
-import os
 from importlib import metadata
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from .fileio import atomic_path
 from .quiet import native_notes_hidden
+from .settings import cores
 
 log = logging.getLogger(__name__)
 FOLDER = "tflite"
@@ -31,7 +31,7 @@ class LiteRTNetwork:
     def __init__(self, path, threads=None):
         from ai_edge_litert.interpreter import Interpreter
         with native_notes_hidden():  # the XNNPACK delegate announces itself when the tensors are first laid out
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or cores())
             self.interpreter.allocate_tensors()
         output = self.interpreter.get_output_details()[0]
         self.output_shape = (None, *(int(side) for side in output["shape"][1:]))

@@ -241,7 +241,7 @@ class Settings:
     @property
     def cpus(self):
         """How many processes or threads photo work may use: WORKERS, else one per core."""
-        return self.workers or os.cpu_count() or 1
+        return self.workers or cores()
 
     def given_by(self, name):
         """Where the value of setting `name` came from: its option, config.py or the default."""
@@ -279,6 +279,11 @@ def _with_guess(word, valid):
     close = [MEANT[word]] if word in MEANT else difflib.get_close_matches(str(word), [str(item) for item in valid],
                                                                           n=1, cutoff=0.6)
     return f"{word!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def cores():
+    """This machine's CPU cores (1 where Python cannot tell)."""
+    return os.cpu_count() or 1
 
 
 def check_whole(value, name, least=1, optional=False):

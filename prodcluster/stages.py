@@ -75,11 +75,11 @@ def make_labels(settings):
 @declares(reads=["labels", "raw_img"], writes=["img", "masks"], updates=["rejected"])
 def preprocess(settings, force=False):
     """Stage 01: background removal of every listed photo into img/<DATASET> (masks into data/<DATASET>/masks)."""
-    from . import background, engine
+    from . import engine, preprocess
     files = load_image_list(settings)
     mask_dir = settings.masks if settings.save_masks else None
     with engine.opened(settings) as runner:
-        rejected = background.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
+        rejected = preprocess.preprocess_folder(settings.raw_img, settings.img, files, method=settings.preprocess,
                                                 workers=runner.cpus, mask_dir=mask_dir,
                                                 max_pixels=settings.max_image_pixels, force=force,
                                                 map_chunks=runner.map_chunks)
@@ -492,10 +492,10 @@ def _copy_new_photos(settings, folder, names, batch):
 
 def _new_vectors(settings, network, info, names):
     """(names read, their vectors, [(name, reason)] of the others): stage 01's method, then stage 03's network."""
-    from . import background, engine, features
+    from . import engine, features, preprocess
     with engine.opened(network) as runner:
-        rejected = background.preprocess_folder(
-            settings.raw_img, settings.img, names, method=background.applied_method(settings.img) or "none",
+        rejected = preprocess.preprocess_folder(
+            settings.raw_img, settings.img, names, method=preprocess.applied_method(settings.img) or "none",
             workers=runner.cpus, max_pixels=settings.max_image_pixels, map_chunks=runner.map_chunks)
         unusable = [tuple(row) for row in rejected[["file", "reason"]].itertuples(index=False)]
         readable = [name for name in names if name not in rejected["file"].tolist()]

@@ -7,7 +7,8 @@ import pytest
 
 from benchmarks import scenes
 from prodcluster import background
-from prodcluster.background import METHODS, preprocess_folder, remove_background
+from prodcluster.background import METHODS, remove_background
+from prodcluster.preprocess import MANIFEST_NAME, preprocess_folder
 from prodcluster.fileio import read_image, save_image
 
 SIZE = 160
@@ -267,7 +268,7 @@ def test_a_change_of_method_or_settings_redoes_the_work(tmp_path, monkeypatch):
     src, dst = tmp_path / "raw", tmp_path / "img"
     names = write_photos(src, 2)
     preprocess_folder(src, dst, names, method="sobel_contour", workers=1)
-    manifest = json.loads((dst / background.MANIFEST_NAME).read_text())
+    manifest = json.loads((dst / MANIFEST_NAME).read_text())
     assert manifest["method"] == "sobel_contour" and sorted(manifest["photos"]) == sorted(names)
     first = inodes(dst)
     preprocess_folder(src, dst, names, method="grabcut", workers=1)

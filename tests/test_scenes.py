@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from benchmarks import background_eval, fmnist_data, scenes
-from prodcluster.background import preprocess_folder
+from prodcluster.preprocess import preprocess_folder
 from prodcluster.fileio import read_image, save_image
 from tests.test_fmnist_data import tiny_split, write_source
 
