@@ -7,7 +7,7 @@ freshness.py; the settings that shape a stage are tagged with its name in settin
 """
 import time
 
-from . import stages
+from . import stages, updates
 from .freshness import Stage, check_up_to_date
 from .freshness import run_stage as _run_fresh
 
@@ -66,7 +66,7 @@ def assign_new_photos(settings, folder, batch):
     if not folder.is_dir():
         raise FileNotFoundError(f"folder of new photos {folder} does not exist")
     _require_whole_run(settings, besides=[settings.raw_img])  # where stage 05 copies to
-    added = stages.assign_new_photos(settings, folder, batch)
+    added = updates.assign_new_photos(settings, folder, batch)
     _refresh_results(settings)
     return added
 
@@ -76,7 +76,7 @@ def apply_review(settings, path):
     settings = settings.validate()
     _require_dataset(settings)
     _require_whole_run(settings)
-    applied = stages.apply_review(settings, path)
+    applied = updates.apply_review(settings, path)
     if applied is not None:
         _refresh_results(settings)
     return applied

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prodcluster import corrections, handoff, pipeline, stages
+from prodcluster import corrections, handoff, pipeline, updates
 from prodcluster.demo import make_demo
 from prodcluster.fileio import write_json
 from prodcluster.files import paths
@@ -92,9 +92,9 @@ def test_stage_05_and_a_review_open_only_what_they_declare(run, tmp_path):
     new = tmp_path / "new"
     make_demo(new, n_models=1, photos_per_model=2, seed=12)
     (new / "broken.jpg").write_bytes(b"not a photo")
-    check(stages.assign_new_photos, run, new, "day1")
+    check(updates.assign_new_photos, run, new, "day1")
     review = tmp_path / "review.json"  # the user's file, outside the work folder
     write_json(review, {"format": corrections.FORMAT, "dataset": run.dataset, "run": handoff.run_id(run),
                         "decisions": [{"action": "name", "clusters": [0], "name": "Boot", "photos": []}]})
-    check(stages.apply_review, run, review)
+    check(updates.apply_review, run, review)
     assert handoff.reviewed_models(run)
