@@ -1,8 +1,9 @@
 """The organisers' 2019 baseline: pretrained features, no fine-tuning, KMeans with k = N / 70.
 
-It reads the same files as the pipeline (data/<DATASET>/images.txt and the photos in
-img/<DATASET>, or raw_img/<DATASET> with --raw) and writes its own outputs to
-data/<DATASET>/baseline/: features.npy, predictions.csv, labels_pred.txt, metrics.json.
+It reads the same files as the pipeline (stage 00's data/<DATASET>/labels.csv and the photos
+in img/<DATASET>, or raw_img/<DATASET> with --raw) and writes its own outputs to
+data/<DATASET>/baseline/: features.npy, predictions.csv, labels_pred.txt, metrics.json. Like
+the pipeline's evaluation, it scores only the photos whose names give their model.
 The original used MobileNetV2 (alpha 1.4, 224 px) from TF Hub; --backbone efficientnet_lite0
 runs the same method offline, and the backbone is recorded in metrics.json.
 """
@@ -42,7 +43,7 @@ def extract(paths, settings, backbone):
 
 
 def run(settings, backbone="mobilenet_v2", raw=False):
-    """Baseline features, KMeans at k = round(N / 70), and the same scores as the pipeline."""
+    """Baseline features, KMeans at k = round(N / 70), and the pipeline's scores of the photos named with a model."""
     labels = load_labels(settings)
     folder = settings.raw_img if raw else settings.img
     out = settings.data / "baseline"
@@ -59,8 +60,9 @@ def run(settings, backbone="mobilenet_v2", raw=False):
     by_file = dict(zip(files, predicted))
     write_lines(out / "labels_pred.txt", [by_file.get(name, -1) for name in labels["file"]])
     true = labels["model_id"].to_numpy()[rows]
+    named = true != ""
     seen = known_models(settings.replace(dataset=settings.finetuned_from or settings.dataset))
-    scores = metrics.split_scores(true, predicted, seen)
+    scores = metrics.split_scores(true[named], predicted[named], seen)
     report = {"scores": scores, "backbone": backbone, "image_size": IMAGE_SIZE, "k": k,
               "stage_seconds": {"features": extract_seconds, "cluster": cluster_seconds},
               "source": "raw_img" if raw else "img"}

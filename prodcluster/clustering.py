@@ -26,6 +26,7 @@ from sklearn.metrics import pairwise_distances_argmin, silhouette_score
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 from sklearn.neighbors import kneighbors_graph
 
+from .arrays import checked_features, sample_rows
 from .settings import DEFAULTS, check_whole
 
 IMAGES_PER_NODE_2019 = 70
@@ -79,8 +80,8 @@ class ClusterResult:
 
     labels: cluster of each image, 0..k-1 from the largest cluster down. k_criterion: how
     k was set (the deciding criterion, "given", ...); criterion_curve: {k: value} of that
-    criterion over the candidate k (criterion_curves: the curve of each criterion combined,
-    with the k it chose alone). som_weights (rows x cols x D, in feature space) and
+    criterion over the candidate k; criterion_curves: {criterion: (the k it chose alone, its
+    curve)} for each of the criteria joined by "+". som_weights (rows x cols x D, in feature space) and
     node_labels exist for map methods: the cluster of each node (for "som", that of the
     nearest cluster centre; for "som_nodes", nodes without images get numbers from k up).
     settings: every option used, plus what was derived (grid, iterations, PCA size, seed).
@@ -105,7 +106,7 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
     """
     if method not in METHODS:
         raise ValueError(f"unknown clustering method {method!r}; choose one of {sorted(METHODS)}")
-    data = _validated_features(features)
+    data = checked_features(features)
     if check_whole(k, "k", optional=True) is not None and k > len(data):
         raise ValueError(f"k must be at most the number of images ({len(data)}), got {k!r}")
     run, defaults = METHODS[method]
@@ -120,22 +121,6 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
     result = run(data, seed, k, settings)
     result.settings.update(seed=seed, n_images=len(data), n_dimensions=data.shape[1])
     return result
-
-
-def _validated_features(features):
-    data = np.asarray(features)
-    if data.ndim != 2:
-        raise ValueError(f"features must be a 2-D array (images x dimensions), got shape {data.shape}")
-    if data.shape[0] < 2:
-        raise ValueError(f"need at least 2 images to cluster, got {data.shape[0]}")
-    if data.shape[1] < 1:
-        raise ValueError("features have no dimensions")
-    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
-        raise ValueError(f"features must be real numbers, got dtype {data.dtype}")
-    data = data.astype(np.float32, copy=False)
-    if not np.isfinite(data).all():
-        raise ValueError("features contain NaN or infinite values")
-    return data
 
 
 def _merged_options(method, defaults, options):
@@ -463,13 +448,6 @@ def _plain_result(labels, method, criterion, curve, settings, curves=None):
 
 
 # --- choice of k ------------------------------------------------------------------------
-
-
-def sample_rows(n_images, sample_size, seed):
-    """All rows, or a seeded sorted sample of `sample_size` of them."""
-    if n_images <= sample_size:
-        return np.arange(n_images)
-    return np.sort(np.random.default_rng(seed).choice(n_images, sample_size, replace=False))
 
 
 def _largest_k(n_images, settings):

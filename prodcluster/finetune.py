@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from .arrays import per_class_mask
 from .backbones import build_backbone, top_block_layers
 from .batches import iter_batches, load_for_network
 from .progress import progress_bar
@@ -163,12 +164,7 @@ def validation_mask(targets, fraction, seed):
     """Hold out `fraction` of each class's photos (at least one photo stays for training)."""
     if not 0 <= fraction < 1:
         raise ValueError(f"validation_fraction must be in [0, 1), got {fraction!r}")
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(len(targets), dtype=bool)
-    for label in np.unique(targets):
-        members = rng.permutation(np.flatnonzero(targets == label))
-        mask[members[:min(int(round(fraction * len(members))), len(members) - 1)]] = True
-    return mask
+    return per_class_mask(targets, lambda photos: min(int(round(fraction * photos)), photos - 1), seed)
 
 
 def training_and_validation_rows(targets, fraction, seed):

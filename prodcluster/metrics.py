@@ -16,6 +16,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler, normalize
 
+from .arrays import checked_features, per_class_mask
+
 RECALL_METRICS = ("cosine", "euclidean")
 PROBE_ITERATIONS = 1000
 # Column order of format_table; keys outside this list follow in their own order.
@@ -96,14 +98,10 @@ def _as_mask(mask, n_rows):
 
 
 def _features_and_labels(features, labels, mask):
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise ValueError(f"features must be a 2-D array (photos x dims), got shape {features.shape}")
+    features = checked_features(features, np.float64, min_rows=0)
     labels = _as_labels(labels, "labels")
     if len(labels) != len(features):
         raise ValueError(f"features has {len(features)} rows but labels has {len(labels)} entries")
-    if not np.isfinite(features).all():
-        raise ValueError("features contain NaN or infinite values")
     if mask is not None:
         mask = _as_mask(mask, len(labels))
         features, labels = features[mask], labels[mask]
@@ -148,7 +146,7 @@ def probe_ari(features, labels, seed=0):
     if np.unique(labels).size < 2:
         raise ValueError("the probe needs photos of at least 2 models")
     features = normalize(features)
-    halves = _model_halves(labels, seed)
+    halves = per_class_mask(labels, lambda photos: (photos + 1) // 2, seed)  # half of each model, rounded up
     predicted = labels.copy()
     for half in (halves, ~halves):
         if np.unique(labels[~half]).size > 1:
@@ -156,16 +154,6 @@ def probe_ari(features, labels, seed=0):
             probe.fit(features[~half], labels[~half])
             predicted[half] = probe.predict(features[half])
     return float(skm.adjusted_rand_score(labels, predicted))
-
-
-def _model_halves(labels, seed):
-    """A seeded mask holding half (rounded up) of each model's photos."""
-    rng = np.random.default_rng(seed)
-    half = np.zeros(len(labels), dtype=bool)
-    for model in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == model))
-        half[members[:(len(members) + 1) // 2]] = True
-    return half
 
 
 def _format_cell(value):

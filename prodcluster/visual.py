@@ -17,7 +17,7 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from .batches import square_resize
-from .clustering import sample_rows
+from .arrays import checked_features, sample_rows
 from .fileio import ImageError, atomic_path, read_image
 from .settings import DEFAULTS
 
@@ -82,15 +82,6 @@ def _scatter_panel(axes, embedding, labels, title, colour_of=None):
         axes.legend(handles, names, fontsize="small", loc="best")
 
 
-def _check_features(features):
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or len(features) < 2:
-        raise ValueError(f"features must be a 2-D array with at least 2 rows, got shape {features.shape}")
-    if not np.isfinite(features).all():
-        raise ValueError("features contain NaN or infinite values")
-    return features
-
-
 def _check_length(labels, n_rows, name):
     labels = np.asarray(labels)
     if labels.shape != (n_rows,):
@@ -119,7 +110,7 @@ def plot_tsne(features, labels_true, labels_pred, path, perplexity=DEFAULTS.tsne
     Above `max_points` photos a seeded sample is drawn. Returns an N x 2 array aligned
     with `features`; rows left out of the sample are NaN.
     """
-    features = _check_features(features)
+    features = checked_features(features, np.float64)
     labels_pred = _check_length(labels_pred, len(features), "labels_pred")
     if labels_true is not None:
         labels_true = _check_length(labels_true, len(features), "labels_true")

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
+from prodcluster.arrays import per_class_mask
 from prodcluster.metrics import (
-    _model_halves,
     clustering_accuracy,
     clustering_scores,
     format_table,
@@ -138,8 +138,8 @@ def test_the_probe_reaches_one_on_separated_models_and_little_on_noise():
     assert probe_ari(noise, labels) < 0.3
 
 
-def test_the_probe_halves_keep_a_photo_of_every_model_on_each_side_when_it_can():
+def test_a_per_class_mask_holds_the_share_of_each_class_it_is_asked_for():
     labels = np.repeat(["a", "b", "c"], [1, 2, 5])
-    half = _model_halves(labels, seed=3)
+    half = per_class_mask(labels, lambda photos: (photos + 1) // 2, seed=3)
     assert half.sum() == 1 + 1 + 3
     assert set(labels[~half]) == {"b", "c"}

@@ -13,7 +13,7 @@ import pytest
 import config
 from prodcluster import pipeline
 from prodcluster.fileio import save_image
-from prodcluster.settings import CLUSTER_METHODS, K_CRITERIA, PREPROCESS_METHODS, Settings, setting
+from prodcluster.settings import CLUSTER_METHODS, DEFAULTS, K_CRITERIA, PREPROCESS_METHODS, Settings, setting
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,8 +24,13 @@ def test_the_choices_kept_in_settings_are_the_ones_the_code_runs():
     assert tuple(background.METHODS) == PREPROCESS_METHODS
 
 
-def test_the_defaults_are_valid():
-    assert Settings().validate() == Settings()
+def test_every_default_is_valid_and_has_its_reason():
+    Settings().validate()  # raises on the first default outside its own allowed values
+    for item in dataclasses.fields(Settings):
+        assert item.metadata["why"], item.name
+        choices = item.metadata["choices"]
+        if choices is not None and not item.metadata["joined"]:
+            assert getattr(DEFAULTS, item.name) in choices, item.name
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -110,7 +115,9 @@ def test_config_names_no_stage_reads_are_refused_with_the_closest_spelling(tmp_p
 
 
 def test_the_shipped_config_changes_nothing_but_the_data_set_and_folder():
-    assert Settings.from_config(config).replace(root=Settings().root) == Settings()
+    shipped = Settings.from_config(config)
+    assert shipped.dataset == os.environ.get("PRODCLUSTER_DATASET", "demo")
+    assert shipped.replace(root=DEFAULTS.root, dataset=DEFAULTS.dataset) == DEFAULTS
 
 
 def test_every_setting_is_listed_with_its_reason():

@@ -3,11 +3,9 @@ import pytest
 from minisom import MiniSom
 
 from prodcluster import visual
-from prodcluster.fileio import read_image, save_image
+from prodcluster.fileio import PNG_SIGNATURE, read_image, save_image
 from prodcluster.visual import (_largest_clusters, matched_colours, plot_contact_sheet, plot_tsne, plot_umatrix,
                                umatrix)
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def assert_png(path):
