@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import review  # noqa: E402
 from prodcluster.fileio import save_image, write_text  # noqa: E402
+from prodcluster.settings import FILES  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "review_page.json"
 START, END = "<!-- review:start -->", "<!-- review:end -->"
@@ -48,13 +49,13 @@ def made_up_run(folder, n_photos, n_clusters, seed=0):
     centres = rng.normal(size=(n_clusters, 64))
     features = centres[clusters] + rng.normal(scale=0.5, size=(n_photos, 64))
     files = [f"M{cluster:03d}_P{row}_1.jpg" for row, cluster in enumerate(clusters)]
-    thumbs = folder / "report_files"
+    thumbs = folder / FILES["report_thumbs"][1]
     for row, colour in enumerate(rng.integers(0, 255, size=(n_photos, 3), dtype=np.uint8)):
         save_image(thumbs / f"{row}.jpg", np.broadcast_to(colour, (80, 80, 3)).copy(), quality=80)
     data = review.page_data("made_up", "run-0", files, features, clusters,
-                            [f"report_files/{row}.jpg" for row in range(n_photos)], [f"photos/{name}" for name in files],
+                            [f"{thumbs.name}/{row}.jpg" for row in range(n_photos)], [f"photos/{name}" for name in files],
                             files, {})
-    page = folder / review.PAGE
+    page = folder / FILES["review_page"][1]
     write_text(page, review.page(data))
     return page
 

@@ -138,7 +138,7 @@ def run(args, command):
             "image_size": args.backbones[0][1], "runtime": args.backbones[0][2], "workers": args.workers}
     peaks = [matmul_peak_gflops(args.matmul_size, args.seed)]
     smallest = args.sizes[0]
-    stage01 = run_stage("01", _prepared(runs, pool[:smallest], base), smallest)
+    stage01 = measured_stage("01", _prepared(runs, pool[:smallest], base), smallest)
     references = {pair: run_child({"kind": "reference", "settings": _stage_settings(runs, base, smallest, pair),
                                    "profile_photos": args.profile_photos, "weights_dir": str(root / "weights")}, runs)
                   for pair in args.backbones}
@@ -163,7 +163,7 @@ def stage03_by_backbone(runs, args, base, first_stage03):
     """((name, size), stage 03 result) on the smallest size's photos; the first backbone's is already measured."""
     yield args.backbones[0], first_stage03
     for pair in args.backbones[1:]:
-        yield pair, run_stage("03", _stage_settings(runs, base, args.sizes[0], pair), args.sizes[0])
+        yield pair, measured_stage("03", _stage_settings(runs, base, args.sizes[0], pair), args.sizes[0])
 
 
 def generated_photos(root, count, photos_per_model, seed):
@@ -178,10 +178,10 @@ def measure_size(runs, photos, overrides, stage01=None):
     """Stages 01 (unless given), 03 and 04 one after another, then the whole pipeline on fresh folders."""
     n = len(photos)
     stage_settings = _stage_settings(runs, overrides, n)
-    results = {"01": stage01 or run_stage("01", _prepared(runs, photos, overrides), n)}
-    results.update({stage: run_stage(stage, stage_settings, n) for stage in ("03", "04")})
+    results = {"01": stage01 or measured_stage("01", _prepared(runs, photos, overrides), n)}
+    results.update({stage: measured_stage(stage, stage_settings, n) for stage in ("03", "04")})
     pipeline_settings = {**overrides, "root": str(runs / "pipeline"), "dataset": f"speed_{n}"}
-    results["pipeline"] = run_stage("pipeline", _linked(photos, pipeline_settings), n)
+    results["pipeline"] = measured_stage("pipeline", _linked(photos, pipeline_settings), n)
     return results
 
 
@@ -212,7 +212,7 @@ def _linked(photos, overrides):
     return overrides
 
 
-def run_stage(stage, overrides, n):
+def measured_stage(stage, overrides, n):
     result = run_child({"kind": "stage", "stage": stage, "settings": overrides}, Path(overrides["root"]))
     result["photos_per_second"] = round(n / result["seconds"], 2)
     print(f"[{n} photos] {stage}: {result['seconds']:.1f} s, {result['photos_per_second']:.1f} photos/s, "

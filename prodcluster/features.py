@@ -4,7 +4,7 @@ Uses the fine-tuned network when one exists, else the plain pretrained backbone 
 the log and in features.json). From the fine-tuned network it reads `feature_layer`:
 "combined" (the backbone's pooled features beside the learnt embedding, each of unit length)
 groups unseen models best on the Fashion-MNIST benchmark (docs/decisions.md). Every vector is
-L2-normalised by default, so distances compare directions, as the embedding was trained.
+L2-normalised, so distances compare directions, as the embedding was trained.
 Rows go straight into a memory-mapped .npy file, so memory does not grow with the number
 of photos. Keras is imported only where a network is built (not where LiteRT finds it converted
 already), and on a Ray cluster the driver writes the rows and never needs it.
@@ -101,21 +101,21 @@ def vectors_here(network, paths, settings):
         yield rows, vectors, [(row, error.reason) for row, error in errors]
 
 
-def write_features(photo_vectors, settings, paths, tmp, normalize):
+def write_features(photo_vectors, settings, paths, tmp):
     """Write the vectors of the photos at `paths` into the .npy file `tmp`, joined backbones side by side.
 
     photo_vectors(paths, settings) yields one backbone's batches (see `write_rows`). Joined, each
-    backbone's vectors are of unit length (when `normalize`) and scaled by 1/sqrt(backbones), so
+    backbone's vectors are of unit length and scaled by 1/sqrt(backbones), so
     each backbone weighs the same and the whole row is of unit length. Returns what `write_rows` does.
     """
     parts = settings.parts()
     if len(parts) == 1:
-        return write_rows(photo_vectors(paths, settings), len(paths), tmp, normalize)
+        return write_rows(photo_vectors(paths, settings), len(paths), tmp)
     part_files = [tmp.with_name(f"{tmp.stem}.{part.backbone}.npy") for part in parts]
     try:
-        written = [write_rows(photo_vectors(paths, part), len(paths), path, normalize, f"03 {part.backbone}")
+        written = [write_rows(photo_vectors(paths, part), len(paths), path, f"03 {part.backbone}")
                    for part, path in zip(parts, part_files)]
-        return _side_by_side(written, part_files, tmp, 1 / np.sqrt(len(parts)) if normalize else 1.0)
+        return _side_by_side(written, part_files, tmp, 1 / np.sqrt(len(parts)))
     finally:
         for path in part_files:
             path.unlink(missing_ok=True)
@@ -144,8 +144,8 @@ def _side_by_side(written, part_files, tmp, scale, chunk=4096):
     return kept, sorted(errors.items()), column
 
 
-def write_rows(batches, n_rows, tmp, normalize, desc="03 features"):
-    """Write each batch's vectors at their rows of the .npy file `tmp`, then keep only the rows written.
+def write_rows(batches, n_rows, tmp, desc="03 features"):
+    """Write each batch's vectors, of unit length, at their rows of the .npy file `tmp`; keep only the rows written.
 
     `batches` yields (rows, vectors, [(row, reason)]) in any order. Returns (rows kept, in
     order; [(row, reason)] of the photos that could not be read; vector length).
@@ -159,7 +159,7 @@ def write_rows(batches, n_rows, tmp, normalize, desc="03 features"):
                 if output is None:
                     output = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
                                                        shape=(n_rows, vectors.shape[1]))
-                output[np.asarray(rows)] = _l2_normalize(vectors) if normalize else vectors
+                output[np.asarray(rows)] = _l2_normalize(vectors)
                 kept += [int(row) for row in rows]
     if output is None:
         return [], errors, 0

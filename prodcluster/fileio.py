@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 
-from .settings import DEFAULTS
-
 MIN_SIDE = 8
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_SIGNATURE, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
@@ -112,11 +110,13 @@ def save_image(path, rgb, quality=95):
         tmp.write_bytes(encoded.tobytes())
 
 
-def read_image(path, max_pixels=DEFAULTS.max_image_pixels):
+def read_image(path, max_pixels=None):
     """Decode a photo as RGB uint8 (H x W x 3), honouring EXIF orientation.
 
     Greyscale, alpha (composited on white), 16-bit and CMYK inputs are converted.
-    Raises `ImageError` for anything that is not a usable photo.
+    Raises `ImageError` for anything that is not a usable photo, or that has more than
+    `max_pixels` pixels (the stages pass MAX_IMAGE_PIXELS; None: only Pillow's
+    decompression-bomb limit applies).
     """
     path = Path(path)
     try:
@@ -128,7 +128,7 @@ def read_image(path, max_pixels=DEFAULTS.max_image_pixels):
     if data[:3].tobytes() == JPEG_SIGNATURE and not data.tobytes().rstrip(b"\x00\r\n ").endswith(JPEG_END):
         raise ImageError(path, "truncated JPEG (no end-of-image marker)")
     width, height = _dimensions(data, path)
-    if width * height > max_pixels:
+    if max_pixels is not None and width * height > max_pixels:
         raise ImageError(path, f"image of {width}x{height} exceeds the limit of {max_pixels} pixels")
     if min(width, height) < MIN_SIDE:
         raise ImageError(path, f"image too small ({width}x{height} pixels)")

@@ -61,7 +61,7 @@ class Stage:
         return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}
 
 
-def run_stage(stage, stages, settings, force=False, upstream=True):
+def run_unless_fresh(stage, stages, settings, force=False, upstream=True):
     """Run `stage` unless it is up to date; return its result, or None when skipped.
 
     upstream=False checks none of the earlier stages: for a caller that has checked the stages it builds on."""

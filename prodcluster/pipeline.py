@@ -8,8 +8,8 @@ freshness.py; the settings that shape a stage are tagged with its name in settin
 import time
 
 from . import stages, updates
-from .freshness import Stage, check_up_to_date
-from .freshness import run_stage as _run_fresh
+from .files import paths
+from .freshness import Stage, check_up_to_date, restamp, run_unless_fresh
 
 STAGES = (  # each function declares the files it reads and writes (files.py)
     Stage("00", "00_make_labels_true.py", stages.make_labels),
@@ -27,7 +27,7 @@ BY_NAME = {stage.name: stage for stage in STAGES}
 def run_stage(name, settings, force=False):
     """Run one stage unless it is up to date; return its result, or None when skipped."""
     _require_dataset(settings.validate())
-    return _run_fresh(BY_NAME[name], STAGES, settings, force=force)
+    return run_unless_fresh(BY_NAME[name], STAGES, settings, force=force)
 
 
 def _require_dataset(settings):
@@ -67,6 +67,8 @@ def assign_new_photos(settings, folder, batch):
         raise FileNotFoundError(f"folder of new photos {folder} does not exist")
     _require_whole_run(settings, besides=[settings.raw_img])  # where stage 05 copies to
     added = updates.assign_new_photos(settings, folder, batch)
+    if len(added):
+        _restamp(settings, updates.assign_new_photos, ("00", "01", "split", "03", "04"))
     _refresh_results(settings)
     return added
 
@@ -78,6 +80,7 @@ def apply_review(settings, path):
     _require_whole_run(settings)
     applied = updates.apply_review(settings, path)
     if applied is not None:
+        _restamp(settings, updates.apply_review, ("04",))  # the split stays out of date: it learns the review
         _refresh_results(settings)
     return applied
 
@@ -88,8 +91,15 @@ def _require_whole_run(settings, besides=()):
         check_up_to_date(BY_NAME[name], settings, besides=besides)
 
 
+def _restamp(settings, step, names):
+    """Take the files `step` declares it writes as the named stages' own: they stay up to date without running."""
+    extended = paths(settings, step.declared.writes)
+    for name in names:
+        restamp(BY_NAME[name], settings, extended)
+
+
 def _refresh_results(settings):
     """The scores and pictures of a run that stage 05 or a review extended. Their earlier stages are not checked
     again: the run was whole, and a review's models (for the next fine-tuning) leave it whole."""
     for name in ("evaluation", "visualize"):
-        _run_fresh(BY_NAME[name], STAGES, settings, upstream=False)
+        run_unless_fresh(BY_NAME[name], STAGES, settings, upstream=False)

@@ -39,13 +39,6 @@ from . import metrics, review, visual
 from .fileio import read_json, require_file, save_image, write_csv, write_text
 from .handoff import load_clustered, load_labels, load_rejected, run_id
 
-PAGE = "report.html"
-THUMB_FOLDER = "report_files"
-CLUSTER_FOLDER = "clusters"
-LABELS_EXPORT = "clusters.csv"
-PROJECTOR_FOLDER = "projector"
-CRITERION_PICTURE, TSNE_PICTURE, UMATRIX_PICTURE, CONTACT_SHEET = (
-    "k_criterion.png", "tsne.png", "umatrix.png", "clusters.png")
 
 THUMB_SIDE = 80  # pixels of a page thumbnail
 THUMB_QUALITY = 80
@@ -113,7 +106,8 @@ class _Run:
         return self.settings.raw_img / name
 
     def result_file(self, name):
-        return self.settings.result / name
+        """Where the result `name` of settings.FILES lies."""
+        return self.settings.path(name)
 
 
 @dataclass
@@ -147,17 +141,17 @@ def write_report(settings, clustered=None):
     clusters = _clusters(run)
     pairs = _merged_pairs(run) if run.models is not None else []
     rejected_shown = run.rejections["file"].tolist()[:REJECTED_SHOWN]
-    with _replaced_folder(run.result_file(THUMB_FOLDER)) as thumbs, \
-            _replaced_folder(run.result_file(PROJECTOR_FOLDER)) as projector:
+    with _replaced_folder(run.result_file("report_thumbs")) as thumbs, \
+            _replaced_folder(run.result_file("projector")) as projector:
         cell = _write_thumbs_and_sprite(run, thumbs, projector / "sprite.jpg")
         _write_rejected_thumbs(run, rejected_shown, thumbs)
         _write_projector_files(run, projector, cell)
-    with _replaced_folder(run.result_file(CLUSTER_FOLDER)) as folder:
+    with _replaced_folder(run.result_file("cluster_links")) as folder:
         _write_cluster_links(run, clusters, folder)
-    write_csv(run.result_file(LABELS_EXPORT), _labels_export(run))
-    page = run.result_file(PAGE)
+    write_csv(run.result_file("clusters_export"), _labels_export(run))
+    page = run.result_file("report")
     write_text(page, _page(run, clusters, pairs))
-    write_text(run.result_file(review.PAGE), review.page(_review_data(run)))
+    write_text(run.result_file("review_page"), review.page(_review_data(run)))
     return page
 
 
@@ -373,7 +367,7 @@ def _review_data(run):
                                                    zip(run.files, run.models)]
     return review.page_data(
         run.settings.dataset, run_id(run.settings), run.files, run.features, run.clusters,
-        [_url(run, run.result_file(THUMB_FOLDER) / f"{row}.jpg") for row in range(len(run.files))],
+        [_url(run, run.result_file("report_thumbs") / f"{row}.jpg") for row in range(len(run.files))],
         [_url(run, run.photo(name)) for name in run.files], titles, run.batch_of)
 
 
@@ -466,13 +460,13 @@ def _stage_04_k(run, info):
     value = curve.get(str(k))
     at_k = f" (value {value:.4f})" if isinstance(value, float) else ""
     return (f"<p>k = {_text(k)} clusters, chosen by the {_text(criterion)} criterion{at_k} among "
-            f"{len(curve)} candidate values.</p>" + _picture(run, CRITERION_PICTURE, "criterion against k"))
+            f"{len(curve)} candidate values.</p>" + _picture(run, "k_chart", "criterion against k"))
 
 
 def _tsne_body(run):
     panels = "true model (left) and predicted cluster (right)" if run.models is not None else "predicted cluster"
     return f"<p>Photos placed by t-SNE of their features, coloured by {panels}.</p>" + _picture(
-        run, TSNE_PICTURE, "t-SNE map")
+        run, "tsne", "t-SNE map")
 
 
 def _som_body(run):
@@ -480,7 +474,7 @@ def _som_body(run):
     if not run.settings.path("som_weights").is_file() or not grid:
         return _note(f"The method {_text(run.clustering.get('method'))} uses no map.")
     return (f"<p>{int(grid[0])} x {int(grid[1])} map: dark cells lie far from their neighbours, circles count "
-            "photos per node, red lines are cluster borders.</p>" + _picture(run, UMATRIX_PICTURE, "SOM U-matrix"))
+            "photos per node, red lines are cluster borders.</p>" + _picture(run, "umatrix", "SOM U-matrix"))
 
 
 def _thumb(run, src, name, title):
@@ -496,7 +490,7 @@ def _thumb(run, src, name, title):
 def _row_thumb(run, row):
     name = run.files[row]
     model = f", model {run.models[row]}" if run.models is not None else ""
-    return _thumb(run, run.result_file(THUMB_FOLDER) / f"{row}.jpg", name, f"{name}{model}")
+    return _thumb(run, run.result_file("report_thumbs") / f"{row}.jpg", name, f"{name}{model}")
 
 
 def _cluster_row(run, cluster):
@@ -572,24 +566,24 @@ def _rejected_body(run):
         return _note("No photo was rejected.")
     shown = run.rejections.head(REJECTED_SHOWN)
     rows = "".join(
-        f'<tr><td>{_thumb(run, run.result_file(THUMB_FOLDER) / f"rejected_{index}.jpg", name, name)}</td>'
+        f'<tr><td>{_thumb(run, run.result_file("report_thumbs") / f"rejected_{index}.jpg", name, name)}</td>'
         f'<td class="text">{_text(name)}</td><td class="text">{_text(reasons)}</td></tr>'
         for index, (name, reasons) in enumerate(zip(shown["file"], shown["reasons"])))
     hidden = len(run.rejections) - len(shown)
-    more = _note(f"{hidden} more in {_text(LABELS_EXPORT)}.") if hidden else ""
+    more = _note(f"{hidden} more in {_text(run.result_file('clusters_export').name)}.") if hidden else ""
     return f'<table><tr><th></th><th class="text">file</th><th class="text">why</th></tr>{rows}</table>{more}'
 
 
 def _exports_body(run):
     result = run.result_file
     items = [
-        (result(CLUSTER_FOLDER), "one folder per cluster with links to the original photos"),
-        (result(LABELS_EXPORT), "every photo with its original path, cluster, true model and rejection reasons"),
-        (result(PROJECTOR_FOLDER) / "projector_config.pbtxt",
+        (result("cluster_links"), "one folder per cluster with links to the original photos"),
+        (result("clusters_export"), "every photo with its original path, cluster, true model and rejection reasons"),
+        (result("projector") / "projector_config.pbtxt",
          "Embedding Projector files (features.tsv, metadata.tsv, sprite.jpg): load the two TSV files with "
          "<em>Load</em> at projector.tensorflow.org (no install), or <code>pip install tensorboard</code> and run "
-         f"<code>tensorboard --logdir {_text(os.path.relpath(result(PROJECTOR_FOLDER), run.settings.root))}</code>"),
-        (result(CONTACT_SHEET), "contact sheet of the largest clusters as one PNG"),
+         f"<code>tensorboard --logdir {_text(os.path.relpath(result('projector'), run.settings.root))}</code>"),
+        (result("contact_sheet"), "contact sheet of the largest clusters as one PNG"),
     ]
     listed = "".join(f'<li><a href="{_link(run, path)}">{_text(path.name)}</a>: {what}</li>'
                      for path, what in items if path.exists())

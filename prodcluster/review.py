@@ -22,7 +22,6 @@ import numpy as np
 
 from . import assign, corrections
 
-PAGE = "review.html"
 SOURCE = Path(__file__).parent
 
 

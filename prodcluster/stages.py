@@ -201,7 +201,7 @@ def extract_features(settings):
     with engine.opened(settings) as runner, atomic_path(settings.path("features")) as tmp:
         # tmp is not renamed into place if this raises
         rows, errors, dim = features.write_features(runner.photo_vectors, settings,
-                                                    [settings.img / name for name in present], tmp, True)
+                                                    [settings.img / name for name in present], tmp)
         rejected = [(present[row], "03", reason) for row, reason in errors]
         rejected += [(name, "03", "no preprocessed photo (rejected by stage 01)")
                      for name in sorted(set(files) - set(present))]

@@ -3,8 +3,8 @@
 Stage 05 puts new photos into the run's clusters or new ones (assign.py decides); a review
 replays the corrections made on review.html (corrections.py). Both extend the hand-off files
 of stages 00 to 04 in place, keep the earlier photos' cluster numbers, and take the files they
-declare they write as the earlier stages' own (freshness.restamp), so those stages stay up to
-date without running again.
+declare they write as the earlier stages' own (pipeline.py restamps them), so those stages
+stay up to date without running again.
 """
 import shutil
 import tempfile
@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import labels
 from .fileio import atomic_path, load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
-from .files import Of, declares, paths
+from .files import Of, declares
 from .freshness import fingerprint
 from .handoff import (load_clustered, load_image_list, load_labels, load_rejected, record_rejected, rejected_frame,
                       reviewed_models, run_id)
@@ -39,8 +39,8 @@ def assign_new_photos(settings, folder, batch):
 
     They are copied into raw_img/<DATASET>/<batch>/, prepared as stage 01 prepared the run's
     photos and read by the network stage 03 used; the hand-off files of stages 00 to 04 then
-    list them too, the earlier photos keep their clusters, and the stages' stamps take the
-    extended files as their own. A photo added before is passed over, so a rerun changes nothing.
+    list them too and the earlier photos keep their clusters. A photo added before is passed
+    over, so a rerun changes nothing (and returns no row).
     """
     from . import assign
     run = load_clustered(settings)
@@ -66,7 +66,6 @@ def assign_new_photos(settings, folder, batch):
         **clustering_info, "k": k,
         "assignment": {**thresholds.as_dict(), "k_of_stage_04": (recorded or clustering_info)
                        .get("k_of_stage_04", clustering_info["k"]), "batches": _batch_counts(added)}})
-    _restamp(settings, ("00", "01", "split", "03", "04"), assign_new_photos)
     earlier = load_rejected(settings)
     earlier = earlier.loc[(earlier["stage"] == "05") & ~earlier["file"].isin(table["file"]), ["file", "reason"]]
     record_rejected(settings, "05", pd.concat([earlier, pd.DataFrame(refused, columns=["file", "reason"])]))
@@ -130,7 +129,7 @@ def _new_vectors(settings, network, info, names):
             with tempfile.TemporaryDirectory(prefix=".new_features.", suffix=".tmp", dir=settings.data) as folder:
                 rows, errors, _ = features.write_features(runner.photo_vectors, network,
                                                           [settings.img / name for name in readable],
-                                                          Path(folder) / "new.npy", info["normalized"])
+                                                          Path(folder) / "new.npy")
                 if rows:
                     vectors = load_npy(Path(folder) / "new.npy")
             unusable += [(readable[row], reason) for row, reason in errors]
@@ -183,15 +182,6 @@ def _extend_run(settings, run, copied, kept, vectors, placed, batch):
     return int(predictions["cluster"].nunique())
 
 
-def _restamp(settings, names, step):
-    """Take the files that `step` (stage 05 or a review) declares it writes as the named stages' own."""
-    from .freshness import restamp
-    from .pipeline import BY_NAME
-    extended = paths(settings, step.declared.writes)
-    for name in names:
-        restamp(BY_NAME[name], settings, extended)
-
-
 def _print_added(settings, table, passed_over):
     outcomes = table["outcome"].value_counts()
     opened = table.loc[table["outcome"] == "new cluster", "cluster"].nunique()
@@ -237,7 +227,6 @@ def apply_review(settings, path):
     write_json(settings.path("clustering"), {
         **info, "k": len(set(state.cluster_of.values())), "run_id": fingerprint(settings.path("predictions")),
         "reviews": [*info.get("reviews", []), applied]})
-    _restamp(settings, ("04",), apply_review)
     print(f"review: {applied['decisions']} decisions applied; {len(state.reviewed)} reviewed clusters are known "
           f"models now ({len(models)} photos, in {settings.path('reviewed')}), {len(state.not_product)} photos "
           "marked not a product; make_training_image_folders.py and stages 02 to 04 learn from them when run again")

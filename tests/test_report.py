@@ -130,7 +130,7 @@ def test_page_renders_in_chromium_with_every_section_and_no_console_message(tiny
     n_clusters = read_csv(settings.path("predictions"))["cluster"].nunique()
     assert dom.classes.count("cluster") == n_clusters
     assert HOSTILE_NAME in dom.alts
-    assert "x" not in dom.images and all(source.startswith(report.THUMB_FOLDER) or source.endswith(".png")
+    assert "x" not in dom.images and all(source.startswith(settings.path("report_thumbs").name) or source.endswith(".png")
                                          for source in dom.images)
     assert console_messages(shown.stderr + dumped.stderr) == []
 
@@ -169,13 +169,13 @@ def test_scores_clusters_and_rejected_photo_are_on_the_page(tiny_run):
 def test_exports_link_every_clustered_photo_and_describe_every_photo(tiny_run):
     settings, _ = tiny_run
     predictions = read_csv(settings.path("predictions"))
-    folders = sorted((settings.result / report.CLUSTER_FOLDER).iterdir())
+    folders = sorted((settings.path("cluster_links")).iterdir())
     assert len(folders) == predictions["cluster"].nunique()
     linked = {link.name: link for folder in folders for link in folder.iterdir()}
     assert set(linked) == set(predictions["file"])
     assert all(link.is_symlink() and link.resolve() == (settings.raw_img / name).resolve()
                for name, link in linked.items())
-    exported = read_csv(settings.result / report.LABELS_EXPORT)
+    exported = read_csv(settings.path("clusters_export"))
     assert sorted(exported["file"]) == sorted(handoff.load_labels(settings)["file"])
     assert all(Path(path).is_absolute() and Path(path).is_file() for path in exported["original_path"])
     bad = exported.set_index("file").loc[UNREADABLE_NAME]
@@ -186,7 +186,7 @@ def test_exports_link_every_clustered_photo_and_describe_every_photo(tiny_run):
 
 def test_projector_files_agree_with_features(tiny_run):
     settings, _ = tiny_run
-    folder = settings.result / report.PROJECTOR_FOLDER
+    folder = settings.path("projector")
     features = np.load(settings.path("features"))
     np.testing.assert_allclose(np.loadtxt(folder / "features.tsv", delimiter="\t"), features, rtol=1e-5)
     metadata = (folder / "metadata.tsv").read_text(encoding="utf-8").splitlines()
@@ -245,18 +245,18 @@ def test_report_without_true_models(tiny_run, tmp_path):
     page = report.write_report(settings)
     text = " ".join(parsed(page.read_text(encoding="utf-8")).text)
     assert "purity" not in text and "No scores" in text
-    assert "model_id" not in read_csv(settings.result / report.LABELS_EXPORT).columns
-    header = (settings.result / report.PROJECTOR_FOLDER / "metadata.tsv").read_text().splitlines()[0]
+    assert "model_id" not in read_csv(settings.path("clusters_export")).columns
+    header = (settings.path("projector") / "metadata.tsv").read_text().splitlines()[0]
     assert header == "file\tcluster"
 
 
 def test_rerun_replaces_outputs_and_leaves_no_temporary_files(tiny_run, tmp_path):
     settings = copy_of(tiny_run, tmp_path)
-    stale = settings.result / report.THUMB_FOLDER / "stale.jpg"
+    stale = settings.path("report_thumbs") / "stale.jpg"
     stale.write_bytes(b"left over")
-    before = (settings.result / report.PAGE).read_text(encoding="utf-8")
+    before = (settings.path("report")).read_text(encoding="utf-8")
     report.write_report(settings)
-    assert (settings.result / report.PAGE).read_text(encoding="utf-8") == before
+    assert (settings.path("report")).read_text(encoding="utf-8") == before
     assert not stale.exists()
     assert not [path.name for path in settings.result.iterdir() if path.name.startswith(".")]
 
