@@ -360,15 +360,19 @@ def main(argv=None):
                                                  args.known_fraction, args.seed, args.image_size,
                                                  args.overwrite)),
     }
+    return write_chosen(writers, args.sets)
+
+
+def write_chosen(writers, choices):
+    """Call each chosen set's writer once (it returns a list of results), saying what each wrote; the exit
+    status: 1 where the source is missing or bad, else 0."""
     try:
-        for choice in dict.fromkeys(args.sets):
+        for choice in dict.fromkeys(choices):
             started = time.perf_counter()
-            results = writers[choice]()
-            seconds = time.perf_counter() - started
-            for result in results:
+            for result in writers[choice]():
                 state = "written" if result.written else "already up to date"
                 print(f"{result.folder}: {result.count} photos, {state}")
-            print(f"{choice}: {seconds:.1f} s")
+            print(f"{choice}: {time.perf_counter() - started:.1f} s")
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -376,20 +380,10 @@ def main(argv=None):
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.fmnist_data",
-        description="Write Fashion-MNIST photo sets under ROOT/raw_img/ in the pipeline's naming.",
-    )
-    parser.add_argument("--source", default=DEFAULT_SOURCE,
-                        help="folder with the four Fashion-MNIST idx files, gzipped or not (default: %(default)s)")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root (default: %(default)s)")
-    parser.add_argument("--sets", nargs="+", choices=SET_CHOICES, default=list(SET_CHOICES),
-                        help="which sets to write: known = fmnist_known, test = fmnist_test, "
-                             "instances = fmnist_instances_known and _test (default: all)")
-    parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
-                        help="training photos per known class in fmnist_known (default: %(default)s)")
-    parser.add_argument("--known-classes", type=int, nargs="+", default=list(DEFAULT_KNOWN_CLASSES),
-                        help="classes in fmnist_known (default: 0 to 6)")
+    parser = set_writer_parser("python -m benchmarks.fmnist_data",
+                               "Write Fashion-MNIST photo sets under ROOT/raw_img/ in the pipeline's naming.",
+                               SET_CHOICES, "which sets to write: known = fmnist_known, test = fmnist_test, "
+                                            "instances = fmnist_instances_known and _test (default: all)")
     parser.add_argument("--n-models", type=int, default=150, help="instance models (default: %(default)s)")
     parser.add_argument("--photos-per-model", type=int, default=10,
                         help="renders per instance model (default: %(default)s)")
@@ -397,6 +391,20 @@ def _parser():
                         help="share of instance models in the known set (default: %(default)s)")
     parser.add_argument("--image-size", type=int, default=INSTANCE_SIZE,
                         help="side of instance photos in pixels (default: %(default)s)")
+    return parser
+
+
+def set_writer_parser(prog, description, sets, sets_help):
+    """The options of every Fashion-MNIST set writer (fmnist_data, scenes); each adds its own."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--source", default=DEFAULT_SOURCE,
+                        help="folder with the four Fashion-MNIST idx files, gzipped or not (default: %(default)s)")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root (default: %(default)s)")
+    parser.add_argument("--sets", nargs="+", choices=sets, default=list(sets), help=sets_help)
+    parser.add_argument("--per-class", type=int, default=DEFAULT_PER_CLASS,
+                        help="training photos per known class (default: %(default)s)")
+    parser.add_argument("--known-classes", type=int, nargs="+", default=list(DEFAULT_KNOWN_CLASSES),
+                        help="classes in the known set (default: 0 to 6)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="rewrite every photo and delete photos the set does not include")

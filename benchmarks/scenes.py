@@ -17,10 +17,8 @@ already hold exactly the expected files is left alone; after changing only `size
 
 Run `python -m benchmarks.scenes --help`.
 """
-import argparse
 import functools
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -168,42 +166,22 @@ def test_indices(n_items, count=None, seed=DEFAULTS.seed):
 def main(argv=None):
     args = _parser().parse_args(argv)
     writers = {
-        "known": lambda: make_scene_known(args.source, args.root, args.per_class, args.known_classes, args.seed,
-                                          args.size, args.overwrite),
-        "test": lambda: make_scene_test(args.source, args.root, args.test_count, args.seed, args.size,
-                                        args.overwrite),
+        "known": lambda: [make_scene_known(args.source, args.root, args.per_class, args.known_classes, args.seed,
+                                           args.size, args.overwrite)],
+        "test": lambda: [make_scene_test(args.source, args.root, args.test_count, args.seed, args.size,
+                                         args.overwrite)],
     }
-    try:
-        for choice in dict.fromkeys(args.sets):
-            started = time.perf_counter()
-            result = writers[choice]()
-            state = "written" if result.written else "already up to date"
-            print(f"{result.folder}: {result.count} photos, {state} ({time.perf_counter() - started:.1f} s)")
-    except (FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return fmnist_data.write_chosen(writers, args.sets)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.scenes",
-        description="Write the Fashion-MNIST scene sets (items on real photos, true masks) under ROOT.")
-    parser.add_argument("--source", default=DEFAULT_SOURCE,
-                        help="folder with the four Fashion-MNIST idx files (default: %(default)s)")
-    parser.add_argument("--root", type=Path, default=REPO_ROOT, help="project root (default: %(default)s)")
-    parser.add_argument("--sets", nargs="+", choices=("known", "test"), default=["known", "test"],
-                        help=f"known = {SCENE_KNOWN_SET}, test = {SCENE_TEST_SET} (default: both)")
-    parser.add_argument("--per-class", type=int, default=fmnist_data.DEFAULT_PER_CLASS,
-                        help="training photos per known class (default: %(default)s)")
-    parser.add_argument("--known-classes", type=int, nargs="+", default=list(fmnist_data.DEFAULT_KNOWN_CLASSES),
-                        help="classes in the known set (default: 0 to 6)")
+    parser = fmnist_data.set_writer_parser(
+        "python -m benchmarks.scenes",
+        "Write the Fashion-MNIST scene sets (items on real photos, true masks) under ROOT.",
+        ("known", "test"), f"known = {SCENE_KNOWN_SET}, test = {SCENE_TEST_SET} (default: both)")
     parser.add_argument("--test-count", type=int, default=None,
                         help="a seeded subset of this many test items (default: the whole test split)")
     parser.add_argument("--size", type=int, default=SCENE_SIZE, help="photo side in pixels (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="rewrite every photo and delete photos the set does not include")
     return parser
 
 

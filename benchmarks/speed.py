@@ -45,9 +45,9 @@ RESULTS_FILE = REPO / "benchmarks" / "results" / "speed.json"
 README = REPO / "benchmarks" / "README.md"
 START, END = "<!-- speed:start -->", "<!-- speed:end -->"
 DEFAULT_SIZES = (1000, 2000, 5000, 10000)
-DEFAULT_BACKBONES = (("efficientnet_lite0", 224, "tflite"), ("efficientnet_lite0", 224, "keras"),
-                     ("efficientnet_lite1", 240, "tflite"), ("efficientnet_lite2", 260, "tflite"),
-                     ("inception_v3", 299, "tflite"))
+DEFAULT_BACKBONES = tuple((name, BACKBONES[name].native_size, runtime) for name, runtime in (
+    ("efficientnet_lite0", "tflite"), ("efficientnet_lite0", "keras"), ("efficientnet_lite1", "tflite"),
+    ("efficientnet_lite2", "tflite"), ("inception_v3", "tflite")))
 PHOTOS_PER_MODEL = 70
 STAGES = ("01", "03", "04", "pipeline")
 PROFILE_PIECES = ("decode", "resize", "to_float", "network", "write")
