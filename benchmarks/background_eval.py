@@ -9,7 +9,7 @@ seconds per photo on one core, and how often each outcome occurred (`removed`, `
 - `demo`: the demo set (prodcluster/demo.py), written with its masks to a temporary folder;
 - `--photos DIR --true-masks DIR`: any folder of photos with `<stem>.png` masks (white = product).
 
-`folder_mask_scores` scores masks saved by stage 01 (`stages.preprocess(..., save_masks=True)`),
+`folder_mask_scores` scores masks saved by stage 01 (with SAVE_MASKS on),
 giving a benchmark record its `mask_iou_mean` and `mask_iou_p10`.
 
 Run `python -m benchmarks.background_eval --help`.

@@ -147,7 +147,7 @@ def prepare(args, timer):
     timer.run(f"01 {known.dataset}", lambda: stages.preprocess(known), len(stages.make_labels(known)))
     step = f"01 {test.dataset}"
     # Forced, so that the time is that of the work even when an earlier run left the outputs.
-    rejected = timer.run(step, lambda: stages.preprocess(test, save_masks=protocol.true_masks, force=True),
+    rejected = timer.run(step, lambda: stages.preprocess(test.replace(save_masks=protocol.true_masks), force=True),
                          len(stages.make_labels(test)))
     stages.make_training_folders(known)
     return known, test, stage01_facts(test, timer.seconds[step], rejected, protocol.true_masks)

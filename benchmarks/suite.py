@@ -177,7 +177,7 @@ def _preprocess(protocol, known, test, timer):
     for settings in ([known] if known is test else [known, test]):
         stages.make_labels(settings)
         rejected = timer.run(f"01 {settings.dataset}", lambda: stages.preprocess(
-            settings, save_masks=protocol.true_masks and settings is test, force=True))
+            settings.replace(save_masks=protocol.true_masks and settings is test), force=True))
         changed += rejected.attrs["outcomes"][background.REMOVED]
     stages.make_training_folders(known)
     facts = fashion_mnist.stage01_facts(test, timer.seconds[f"01 {test.dataset}"], rejected, protocol.true_masks)
