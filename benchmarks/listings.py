@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from benchmarks.scenes import true_mask_folder
-from prodcluster import demo
+from prodcluster import demo, demo_art
 
 BAG_SHAPES = ("handbag", "backpack", "tote", "clutch", "duffel")
 # Kinds of studio background and their shares: a third pure white, the rest tinted.
@@ -110,7 +110,7 @@ def _studio_colour(kind, rng):
         "beige": (rng.uniform(0.07, 0.12), rng.uniform(0.10, 0.25), rng.uniform(0.84, 0.96)),
         "pastel": (rng.random(), rng.uniform(0.10, 0.28), rng.uniform(0.86, 0.99)),
     }[kind]
-    return np.array(demo._hsv(hue, saturation, value), np.float32)
+    return np.array(demo_art.hsv(hue, saturation, value), np.float32)
 
 
 def thin_part_mask(mask):
