@@ -76,7 +76,8 @@ def check(step, settings, *args):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, settings_at):
     root = tmp_path_factory.mktemp("declared")
-    settings = settings_at(root).replace(epochs=1, head_epochs=2, augmented_views=1, tsne_perplexity=3)
+    settings = settings_at(root).replace(epochs=1, head_epochs=2, augmented_views=1, finetune_blocks=0, runtime="keras",
+                                         tsne_perplexity=3)
     make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=11)
     return settings
 
