@@ -113,8 +113,8 @@ class Settings:
     image_size: int | None = setting(None, f"None: the backbone's native size ({NATIVE_SIZES})",
                                      stages=("02", "03"), least=32, optional=True)
     backbone_weights: dict = setting(
-        {}, "local ImageNet weight files by backbone, e.g. {'inception_v3': 'weights/inception_v3_weights_tf_dim_"
-        "ordering_tf_kernels_notop.h5'}; without one, Keras downloads them once", stages=("02", "03"))
+        {}, f"local ImageNet weight files by backbone, e.g. {{'inception_v3': 'weights/"
+        f"{BACKBONES['inception_v3'].weights}'}}; without one, Keras downloads them once", stages=("02", "03"))
     batch_size: int = setting(32, "a usual batch; memory stays small on 2 cores", stages=("02",), least=1)
     epochs: int = setting(3, "top-block phase; 10 lowered unseen ARI (docs/decisions.md)",
                           stages=("02",), least=0)
