@@ -18,6 +18,7 @@ from prodcluster.demo import make_demo
 from prodcluster.fileio import write_json
 from prodcluster.files import paths
 
+pytestmark = pytest.mark.slow  # every stage end to end, fine-tuning included: about 80 s
 TEMPORARY = re.compile(r"^\..*\.tmp")  # atomic_path's and the steps' scratch names
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 recorded = None  # [(kind, path)] while a step runs
