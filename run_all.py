@@ -9,7 +9,7 @@ from prodcluster import cli
 
 
 def main(argv=None):
-    parser = cli.parser(__doc__, "preprocess", "train_fraction", "use_finetuned", *cli.NETWORK, "epochs",
+    parser = cli.parser(__doc__, "preprocess", "train_fraction", "calibration_share", "use_finetuned", *cli.NETWORK, "epochs",
                         "finetuned_from", *cli.ENGINE, *cli.CLUSTERING)
     args = cli.add_weights_option(parser).parse_args(argv)
     from prodcluster import pipeline

@@ -109,6 +109,9 @@ def parse_args(argv=None):
                         help=f"backbone network, at each protocol's image size: {', '.join(BACKBONES)}, or "
                              "two joined by '+' (default: %(default)s)")
     parser.add_argument("--test-time-flip", action="store_true", help="average each photo's vector with its mirror's")
+    parser.add_argument("--calibration-share", type=float, default=DEFAULTS.calibration_share,
+                        help="share of the known models held out of fine-tuning to calibrate stage 04's k "
+                             "(default: %(default)s)")
     parser.add_argument("--results", type=Path,
                         help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
                              "other features than the defaults)")
@@ -116,11 +119,12 @@ def parse_args(argv=None):
                         help="README whose suite table is rebuilt (only for the default features)")
     args = parser.parse_args(argv)
     try:
-        DEFAULTS.replace(backbone=args.backbone).validate()
+        DEFAULTS.replace(backbone=args.backbone, calibration_share=args.calibration_share).validate()
     except ValueError as error:
         parser.error(str(error))
-    args.features = features_name(args.backbone, args.test_time_flip)
-    default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
+    args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share)
+    default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip,
+                                                       DEFAULTS.calibration_share)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
     args.readme = args.readme if default_features else None
     unknown = sorted(set(args.protocols.split(",")) - set(BY_NAME))
@@ -129,9 +133,10 @@ def parse_args(argv=None):
     return args
 
 
-def features_name(backbone, test_time_flip):
-    """How records name the features: the backbone and its options, e.g. efficientnet_lite2+flip."""
-    return backbone + ("+flip" if test_time_flip else "")
+def features_name(backbone, test_time_flip, calibration_share=0.0):
+    """How records name the features and what was held out to calibrate k, e.g. efficientnet_lite2+flip."""
+    return backbone + ("+flip" if test_time_flip else "") + (f"+calibration{calibration_share:g}"
+                                                              if calibration_share else "")
 
 
 def protocol_settings(protocol, root, preprocess, quick, **features):
@@ -154,7 +159,7 @@ def run_protocol(protocol, args, command):
     records, changed = [], True
     for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
         known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
-                                        test_time_flip=args.test_time_flip)
+                                        test_time_flip=args.test_time_flip, calibration_share=args.calibration_share)
         if preprocess == "none" and not changed:
             records.append(_same_photos_record(records))
             continue
@@ -226,7 +231,7 @@ def summary(records, command, seconds):
         mine = {(e["method"], e["preprocess"]): e for e in records if e["protocol"] == protocol}
         ours, none = mine[("ours", DEFAULT_PREPROCESS)], mine.get(("ours", "none"))
         row = {"protocol": protocol, "role": ours["role"], "k_true": ours["k_true"], "k_pred": ours["k_pred"],
-               "k_error": ours["k_error"], "ari_default": ours["ari_all"],
+               "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"], "ari_default": ours["ari_all"],
                "ari_none": none["ari_all"] if none else None,
                "ari_reference": mine[("reference", DEFAULT_PREPROCESS)]["ari_all"],
                "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
@@ -252,7 +257,7 @@ def summary(records, command, seconds):
 
 def markdown(suite):
     columns = [("protocol", "protocol"), ("role", "role"), ("k_true", "k true"), ("k_pred", "k pred"),
-               ("k_reference", "k ref"), ("ari_default", "ARI default"), ("ari_none", "ARI 01 none"),
+               ("k_source", "k from"), ("k_reference", "k ref"), ("ari_default", "ARI default"), ("ari_none", "ARI 01 none"),
                ("ari_reference", "ARI reference"), ("ari_default_plain", "ARI default, plain"),
                ("ari_reference_plain", "ARI reference, plain"), ("probe_ari", "probe ceiling"),
                ("probe_ari_plain", "probe ceiling, plain"), ("mask_iou_mean", "mask IoU"),

@@ -29,6 +29,7 @@ WHAT = {
     "preprocess": "background removal",
     "save_masks": "also save the foreground masks",
     "train_fraction": "share of the model ids used for fine-tuning",
+    "calibration_share": "share of those held out of fine-tuning to calibrate stage 04's k",
     "backbone": "backbone network, or two joined by '+' for their vectors side by side",
     "image_size": "network input size in pixels",
     "batch_size": "photos per batch",

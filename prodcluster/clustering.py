@@ -59,6 +59,7 @@ SOM_DEFAULTS = {
     "linkage": "ward+average",  # over the nodes ("ward" weighs each by its images); "+": the best silhouette wins
     "linkage_tie": 0.02,  # a later linkage must beat the best silhouette so far by this share: less is noise of the map
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
+    "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
     **_K_CHOICE,
 }
 SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
@@ -140,6 +141,8 @@ def _cluster_som(data, seed, k, settings):
     weights = som.get_weights().reshape(rows * cols, -1)
     bmu = pairwise_distances_argmin(reduced, weights)
     hits = np.bincount(bmu, minlength=len(weights))
+    if k is not None and k > np.count_nonzero(hits) and settings["cap_k"]:
+        settings["k_capped_from"], k = k, int(np.count_nonzero(hits))
     if k is not None and k > np.count_nonzero(hits):
         raise ValueError(f"the images fall on {np.count_nonzero(hits)} of the map's {rows * cols} nodes, too few for "
                          f"{k} clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")

@@ -14,7 +14,7 @@ from .fileio import load_npy, read_csv, read_json, require_file, write_csv
 from .freshness import fingerprint
 
 REJECTED_COLUMNS = ["file", "stage", "reason"]
-KNOWN, HELD_OUT = "known", "held_out"
+KNOWN, HELD_OUT, CALIBRATION = "known", "held_out", "calibration"  # roles of split.csv
 
 
 def load_labels(settings):
@@ -29,13 +29,26 @@ def load_split(settings):
     return read_csv(settings.path("split"), stage_hint="make_training_image_folders.py")
 
 
-def known_models(settings):
-    """Model ids used for fine-tuning (empty when no split was made for this data set)."""
+def known_models(settings, role=KNOWN):
+    """Model ids of `role` in the split, by default those used for fine-tuning; empty without a split."""
     path = settings.path("split")
     if not path.is_file():
         return set()
     split = read_csv(path)
-    return set(split.loc[split["role"] == KNOWN, "model_id"])
+    return set(split.loc[split["role"] == role, "model_id"])
+
+
+def load_calibration(settings):
+    """(vectors, model ids) of the calibration photos stage 03 wrote, or None where it wrote none."""
+    path = settings.path("calibration_features")
+    if not path.is_file():
+        return None
+    vectors = load_npy(path)
+    table = read_csv(settings.path("calibration_files"), stage_hint="03_extract_features.py")
+    if len(table) != len(vectors):
+        raise ValueError(f"{path} holds {len(vectors)} rows but {settings.path('calibration_files')} lists "
+                         f"{len(table)} photos: run 03_extract_features.py again")
+    return vectors, table["model_id"].astype(str).to_numpy()
 
 
 def trained_on(settings):

@@ -453,6 +453,14 @@ def _added_note(added, k):
 
 def _stage_04_k(run, info):
     k, criterion, curve = info.get("k"), info.get("k_criterion"), info.get("criterion_curve") or {}
+    learnt = info.get("calibration")
+    if learnt:
+        capped = (f" (it gave {learnt['k_capped_from']}, more than the map's occupied nodes)"
+                  if learnt.get("k_capped_from") else "")
+        return (f"<p>k = {_text(k)} clusters{capped}, calibrated on {learnt['n_photos']} photos of "
+                f"{learnt['n_models']} known models held out of fine-tuning: their photos are grouped best (ARI "
+                f"{learnt['ari']:.3f}) where Ward's tree is cut at merge cost {learnt['threshold']:.3f}, and this "
+                "set's tree cut there holds k groups.</p>" + _picture(run, "k_chart", "calibration of k"))
     if not curve:
         how = (f"given by {_text(info.get('k_given_by', 'the settings'))}" if criterion == "given"
                else f"set by {_text(criterion or info.get('method'))}")

