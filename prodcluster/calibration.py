@@ -15,8 +15,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from .arrays import checked_features, sample_rows
-
-MIN_MODELS = 3  # fewer held-out models say little about where one model ends
+from .split import MIN_CALIBRATION_MODELS as MIN_MODELS
 TIE = 0.01  # cuts whose calibration ARI is this close to the best one are equally good
 MAX_TREE_PHOTOS = 20_000  # Ward's tree needs N^2 / 2 distances; larger sets are counted on a seeded sample
 CHART_POINTS = 200  # costs at which the clustered photos' count is recorded for the chart

@@ -14,9 +14,13 @@ import pandas as pd
 from .handoff import CALIBRATION, HELD_OUT, KNOWN
 
 
+MIN_CALIBRATION_MODELS = 3  # fewer say little about where one model ends: they fine-tune instead
+
+
 def split_models(model_ids, train_fraction, seed, calibration_share=0.0):
     """Seeded roles: `train_fraction` of the models are known (at least one when it is above 0), and
-    `calibration_share` of those calibrate instead of fine-tuning, as long as one known model is left."""
+    `calibration_share` of those calibrate instead of fine-tuning, where that makes at least
+    MIN_CALIBRATION_MODELS and leaves one known model."""
     for name, share in (("train fraction", train_fraction), ("calibration share", calibration_share)):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} must lie in [0, 1], got {share}")
@@ -24,6 +28,7 @@ def split_models(model_ids, train_fraction, seed, calibration_share=0.0):
     n_known = int(round(train_fraction * len(models)))
     n_known = max(n_known, 1) if train_fraction > 0 else 0
     n_calibration = min(int(round(calibration_share * n_known)), max(n_known - 1, 0))
+    n_calibration = n_calibration if n_calibration >= MIN_CALIBRATION_MODELS else 0
     order = np.random.default_rng(seed).permutation(len(models))
     roles = {models[i]: KNOWN for i in order[:n_known - n_calibration]}
     roles.update({models[i]: CALIBRATION for i in order[n_known - n_calibration:n_known]})

@@ -310,11 +310,12 @@ def cluster(settings):
 
 
 def _calibration(settings, features):
-    """What the calibration photos stage 03 wrote teach about k; None where k is given, the method takes
-    none, or there is nothing to learn from (then the criterion decides, and a warning says why)."""
+    """What the calibration photos stage 03 wrote teach about k, for the methods that choose k by K_CRITERION;
+    None where k is given, the method has its own rule, or there is nothing to learn from (then the criterion
+    decides, and a warning says why)."""
     from . import calibration
     calibrating = load_calibration(settings)
-    if calibrating is None or settings.cluster_k is not None or settings.cluster_method == "hdbscan":
+    if calibrating is None or "criterion" not in cluster_options(settings):
         return None
     try:
         learnt = calibration.calibrated_count(features, *calibrating, seed=settings.seed)

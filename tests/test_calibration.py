@@ -58,6 +58,8 @@ def test_stage_04_takes_k_from_the_calibration_models_and_says_so(settings):
     assert recorded["calibration"]["n_models"] == 3 and recorded["k"] == result.k
     assert recorded["calibration"]["k"] == result.k or recorded["calibration"]["k_capped_from"]
     assert settings.path("k_chart").is_file()
+    assert stages.cluster(settings.replace(cluster_method="reference")).k_criterion == "silhouette"  # its own rule
+    stages.cluster(settings)
     report = stages.evaluate(settings)
     assert report["scores"]["unseen"]["k_true"] == 6  # the calibration models count with the known ones
     stages.make_training_folders(settings.replace(calibration_share=0.0))

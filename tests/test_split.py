@@ -43,6 +43,8 @@ def test_calibration_models_come_out_of_the_known_ones_and_never_empty_them():
     assert held["role"].value_counts().to_dict() == {HELD_OUT: 10, KNOWN: 6, CALIBRATION: 4}
     assert set(held.loc[held["role"] != HELD_OUT, "model_id"]) == set(plain.loc[plain["role"] == KNOWN, "model_id"])
     assert split_models(models, 0.5, seed=4, calibration_share=0.0).equals(plain)
-    assert (split_models(["a", "b"], 0.5, seed=0, calibration_share=0.9)["role"] == KNOWN).sum() == 1
+    assert (split_models(models[:8], 1.0, seed=0, calibration_share=0.9)["role"] == KNOWN).sum() == 1
+    too_few = split_models(models[:7], 1.0, seed=0, calibration_share=0.3)  # 2 would calibrate: none do
+    assert (too_few["role"] == KNOWN).all()
     with pytest.raises(ValueError, match="calibration share"):
         split_models(models, 0.5, seed=0, calibration_share=-0.1)
