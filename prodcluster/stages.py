@@ -130,8 +130,8 @@ def make_training_folders(settings):
     known = set(models.loc[models["role"] == KNOWN, "model_id"])
     calibrating = int((models["role"] == CALIBRATION).sum())
     linked = split.link_training_photos(table, known, settings.img, settings.train_img)
-    print(f"split: {len(known)} known, " + (f"{calibrating} calibration " if calibrating else "")
-          + f"and {len(models) - len(known) - calibrating} held-out models"
+    roles = [f"{len(known)} known"] + ([f"{calibrating} calibration"] if calibrating else [])
+    print(f"split: {', '.join(roles)} and {len(models) - len(known) - calibrating} held-out models"
           + (f" ({len(set(reviewed.values()))} of them reviewed clusters)" if reviewed else "")
           + f"; {linked} training photos linked")
     return models, linked
@@ -189,8 +189,8 @@ def _network_data_set(settings):
 
 
 def _calibration_data_set(settings):
-    """The data set whose split names the calibration models: the one the network learnt from."""
-    return settings.finetuned_from or settings.dataset
+    """The data set whose split names the calibration models (the one the network learnt from); None: off."""
+    return (settings.finetuned_from or settings.dataset) if settings.calibration_share else None
 
 
 @declares(reads=["labels", "img", Of("network", _network_data_set), Of("classes", _network_data_set),
@@ -244,8 +244,9 @@ def _write_calibration(photo_vectors, settings):
     Returns how many photos were written.
     """
     from . import features
-    source = settings.replace(dataset=_calibration_data_set(settings))
-    models = known_models(source, CALIBRATION)
+    data_set = _calibration_data_set(settings)
+    source = settings.replace(dataset=data_set or settings.dataset)
+    models = known_models(source, CALIBRATION) if data_set else set()
     table = load_labels(source) if models else None
     if models:
         table = table[table["model_id"].isin(models) & np.array([(source.img / name).is_file()

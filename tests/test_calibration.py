@@ -62,6 +62,10 @@ def test_stage_04_takes_k_from_the_calibration_models_and_says_so(settings):
     stages.cluster(settings)
     report = stages.evaluate(settings)
     assert report["scores"]["unseen"]["k_true"] == 6  # the calibration models count with the known ones
+    stages.visualize(settings)
+    page = settings.path("report").read_text()
+    assert "calibrated on 9 photos of 3 known models held out of fine-tuning" in page
+    assert settings.path("k_chart").name in page
     stages.make_training_folders(settings.replace(calibration_share=0.0))
     stages.extract_features(settings)
     assert not settings.path("calibration_features").exists()
