@@ -102,14 +102,21 @@ def map_in_processes(function, chunks, workers):
         return
     # "spawn" rather than fork: the caller may hold threads (OpenCV, TensorFlow) that fork copies badly.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=context, initializer=one_opencv_thread) as pool:
+    processes = min(workers, len(chunks))
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=one_opencv_thread) as pool:
         with _ctrl_c_ignored():  # by the workers, from their start: Ctrl-C reaches the whole group, the driver answers
-            results = pool.map(function, chunks)  # starts the workers
+            # every worker starts here, before any work: no photo is done while the driver ignores Ctrl-C too
+            list(pool.map(_started, range(processes)))
+        results = pool.map(function, chunks)
         try:
             yield from results
         except BaseException:  # Ctrl-C or an error: the chunks not yet started are dropped, not waited for
             pool.shutdown(cancel_futures=True)
             raise
+
+
+def _started(_):
+    """Nothing: a worker that returns it has started."""
 
 
 @contextmanager
