@@ -30,7 +30,13 @@ def script_settings(root, **changes):
 def start_script(root, *args, new_session=False):
     env = {**os.environ, "PRODCLUSTER_WORK_DIR": str(root)}
     return subprocess.Popen([sys.executable, *args, "--dataset", DATASET], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session,
+                            preexec_fn=_ctrl_c_as_in_a_terminal)
+
+
+def _ctrl_c_as_in_a_terminal():
+    """Pytest started as a shell's background job ignores Ctrl-C, and so would the script: a terminal's does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(process, timeout=300):
