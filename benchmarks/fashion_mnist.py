@@ -171,7 +171,7 @@ def record(test, timer, method, command, facts):
     info = report["clustering"]
     return {"dataset": test.dataset, "method": method, **_score_fields(report["scores"]),
             "recall_at_1_unseen": report["recall_at_1_unseen"], "k_criterion": info.get("k_criterion"),
-            "k_source": "calibrated" if info.get("calibration") else info.get("k_criterion"),
+            "k_source": info.get("k_criterion"),  # "calibrated", or the criterion that chose k
             **({"calibration": info["calibration"]} if info.get("calibration") else {}),
             "cluster_method": info["method"], "backbone": test.backbone, "image_size": test.input_size,
             "preprocess": test.preprocess, "feature_source": report["features"]["source"],

@@ -231,7 +231,8 @@ def summary(records, command, seconds):
         mine = {(e["method"], e["preprocess"]): e for e in records if e["protocol"] == protocol}
         ours, none = mine[("ours", DEFAULT_PREPROCESS)], mine.get(("ours", "none"))
         row = {"protocol": protocol, "role": ours["role"], "k_true": ours["k_true"], "k_pred": ours["k_pred"],
-               "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"], "ari_default": ours["ari_all"],
+               "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"],
+               "ari_default": ours["ari_all"],
                "ari_none": none["ari_all"] if none else None,
                "ari_reference": mine[("reference", DEFAULT_PREPROCESS)]["ari_all"],
                "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
@@ -257,7 +258,8 @@ def summary(records, command, seconds):
 
 def markdown(suite):
     columns = [("protocol", "protocol"), ("role", "role"), ("k_true", "k true"), ("k_pred", "k pred"),
-               ("k_source", "k from"), ("k_reference", "k ref"), ("ari_default", "ARI default"), ("ari_none", "ARI 01 none"),
+               ("k_source", "k from"), ("k_reference", "k ref"), ("ari_default", "ARI default"),
+               ("ari_none", "ARI 01 none"),
                ("ari_reference", "ARI reference"), ("ari_default_plain", "ARI default, plain"),
                ("ari_reference_plain", "ARI reference, plain"), ("probe_ari", "probe ceiling"),
                ("probe_ari_plain", "probe ceiling, plain"), ("mask_iou_mean", "mask IoU"),

@@ -3,10 +3,10 @@
 The calibration photos (models the split held out of fine-tuning, with their ids) are grouped
 by Ward's hierarchy over unit vectors. Each cut of that tree is one partition; the cuts that
 reproduce the models best (ARI within `TIE` of the best) span a range of merge costs, and the
-middle of that range is the cost at which two groups of photos stop being one model. Ward's
-cost grows with the distance between two groups' means, not with their sizes, so the same
-cost cuts the tree of the photos being clustered, whose groups are sized otherwise: the number
-of groups there is k (docs/decisions.md has the measurements).
+middle of that range (on a log scale) is the cost at which two groups of photos stop being one
+model. The photos of one model merge at costs set by their spread, whatever their number, so
+the same cost cuts the tree of the photos being clustered, whose groups are sized otherwise:
+the number of groups there is k (docs/decisions.md has the measurements).
 """
 from dataclasses import asdict, dataclass
 
@@ -15,7 +15,9 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.metrics import adjusted_rand_score
 
 from .arrays import checked_features, sample_rows
+from .assign import unit
 from .split import MIN_CALIBRATION_MODELS as MIN_MODELS
+
 TIE = 0.01  # cuts whose calibration ARI is this close to the best one are equally good
 MAX_TREE_PHOTOS = 20_000  # Ward's tree needs N^2 / 2 distances; larger sets are counted on a seeded sample
 CHART_POINTS = 200  # costs at which the clustered photos' count is recorded for the chart
@@ -71,12 +73,8 @@ def calibrated_count(features, calibration_vectors, calibration_models, seed=0):
                        counts=counts)
 
 
-def _unit(vectors):
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-
-
 def _tree(vectors):
-    return linkage(_unit(vectors.astype(np.float64)), method="ward")
+    return linkage(unit(vectors), method="ward")
 
 
 def _merge_costs(vectors):

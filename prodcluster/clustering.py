@@ -141,11 +141,12 @@ def _cluster_som(data, seed, k, settings):
     weights = som.get_weights().reshape(rows * cols, -1)
     bmu = pairwise_distances_argmin(reduced, weights)
     hits = np.bincount(bmu, minlength=len(weights))
-    if k is not None and k > np.count_nonzero(hits) and settings["cap_k"]:
-        settings["k_capped_from"], k = k, int(np.count_nonzero(hits))
-    if k is not None and k > np.count_nonzero(hits):
-        raise ValueError(f"the images fall on {np.count_nonzero(hits)} of the map's {rows * cols} nodes, too few for "
-                         f"{k} clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
+    occupied = int(np.count_nonzero(hits))
+    if k is not None and k > occupied:
+        if not settings["cap_k"]:
+            raise ValueError(f"the images fall on {occupied} of the map's {rows * cols} nodes, too few for {k} "
+                             "clusters; give a smaller k, or raise nodes_per_sqrt_n or max_nodes")
+        settings["k_capped_from"], k = k, occupied
     sample = sample_rows(len(data), settings["sample_size"], seed)
     choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
                            _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]

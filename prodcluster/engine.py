@@ -142,13 +142,16 @@ class LocalEngine:
     def __init__(self, settings):
         self.cpus = settings.cpus
         self.runtime = None
+        self.networks = {}  # by backbone: stage 03 reads its photos and the calibration photos with one network
 
     def map_chunks(self, function, chunks):
         return map_in_processes(function, chunks, self.cpus)
 
     def photo_vectors(self, paths, settings):
         from . import features
-        network, self.runtime = features.feature_network(settings)
+        if settings.backbone not in self.networks:
+            self.networks[settings.backbone] = features.feature_network(settings)
+        network, self.runtime = self.networks[settings.backbone]
         return features.vectors_here(network, paths, settings)
 
     def summary(self, stage):

@@ -56,7 +56,7 @@ def test_stage_04_takes_k_from_the_calibration_models_and_says_so(settings):
     recorded = read_json(settings.path("clustering"))
     assert result.k_criterion == recorded["k_criterion"] == "calibrated"
     assert recorded["calibration"]["n_models"] == 3 and recorded["k"] == result.k
-    assert recorded["calibration"]["k"] == result.k or recorded["calibration"]["k_capped_from"]
+    assert recorded["calibration"]["k"] == result.k and recorded["calibration"]["k_capped_from"] is None
     assert settings.path("k_chart").is_file()
     assert stages.cluster(settings.replace(cluster_method="reference")).k_criterion == "silhouette"  # its own rule
     stages.cluster(settings)

@@ -289,6 +289,8 @@ def test_a_given_k_beyond_the_nodes_holding_images_is_refused_with_the_counts():
     identical = np.ones((50, 8), dtype=np.float32)
     with pytest.raises(ValueError, match="the images fall on 1 of the map's .* nodes, too few for 3 clusters"):
         cluster(identical, k=3)
+    capped = cluster(identical, k=3, cap_k=True)  # a calibrated k: one cluster per node holding images
+    assert capped.k == 1 and capped.settings["k_capped_from"] == 3
 
 
 @pytest.mark.parametrize("tie, chosen", [(0.0, 11), (0.005, 10), (0.008, 9), (0.02, 8)])
