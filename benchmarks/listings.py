@@ -67,6 +67,9 @@ class ListingSpec:
     def background(self):
         return None if self.kind in ("long_tail", "thin_parts") else studio_background
 
+    def photographer(self):
+        return None  # the demo's flat drawings
+
 
 def write_listing_set(root, set_name, spec, overwrite=False):
     """Write the photos of `spec` into raw_img/<set_name> and its true masks; return the photo count.
@@ -81,7 +84,7 @@ def write_listing_set(root, set_name, spec, overwrite=False):
     for folder in (photo_dir, mask_dir):
         shutil.rmtree(folder, ignore_errors=True)
     paths = demo.write_listings(photo_dir, spec.specs(), spec.photo_counts(), spec.seed, mask_folder=mask_dir,
-                                background=spec.background())
+                                background=spec.background(), photographer=spec.photographer())
     return len(paths)
 
 

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import config  # noqa: E402
-from benchmarks import fashion_mnist, fmnist_data, listings, scenes  # noqa: E402
+from benchmarks import fashion_mnist, fmnist_data, listings, renders, scenes  # noqa: E402
 from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
@@ -47,25 +47,28 @@ class Protocol:
     test: str
     image_size: int
     write: Callable  # write(root, quick) writes both sets
+    variation: tuple  # what differs between photos of one model (or class), and how the set is made up
     true_masks: bool = True
     needs_fmnist: bool = False
 
 
 def _listing_writer(kind, n_models, seed, min_photos, max_photos):
     """Writes a test set of `n_models` and a known set of other models (seed + 1000)."""
+    def spec(*args):
+        return renders.RenderSpec(*args) if kind == "viewpoint" else listings.ListingSpec(kind, *args)
+
     def write(root, quick):
         models = 5 if quick else n_models
         top = min(max_photos, 6) if quick else max_photos
-        listings.write_listing_set(root, f"{kind}_{seed}_test",
-                                   listings.ListingSpec(kind, models, seed, min_photos, top))
-        listings.write_listing_set(root, f"{kind}_{seed}_known",
-                                   listings.ListingSpec(kind, max(3, models // 3), seed + 1000, 4, min(top, 12)))
+        listings.write_listing_set(root, f"{kind}_{seed}_test", spec(models, seed, min_photos, top))
+        listings.write_listing_set(root, f"{kind}_{seed}_known", spec(max(3, models // 3), seed + 1000, 4,
+                                                                      min(top, 12)))
     return write
 
 
 def _listing_protocol(name, role, kind, n_models, seed, min_photos, max_photos):
     return Protocol(name, role, f"{kind}_{seed}_known", f"{kind}_{seed}_test", LISTING_SIZE,
-                    _listing_writer(kind, n_models, seed, min_photos, max_photos))
+                    _listing_writer(kind, n_models, seed, min_photos, max_photos), VARIATIONS[kind])
 
 
 def _write_demo(root, quick):
@@ -80,19 +83,33 @@ def _fmnist_args(root, test_count=None):
                            known=",".join(map(str, fmnist_data.DEFAULT_KNOWN_CLASSES)), test_count=test_count)
 
 
+VARIATIONS = {
+    "demo": ("perspective", "colourway", "mixed_background", "overlay"),
+    "fmnist": ("product_type",),
+    "instances": ("perspective", "light"),
+    "scene": ("product_type", "cluttered_background"),
+    "studio": ("perspective", "colourway", "studio_tint", "uneven_sizes"),
+    "long_tail": ("perspective", "colourway", "mixed_background", "long_tail"),
+    "thin_parts": ("perspective", "colourway", "mixed_background", "thin_parts"),
+    "viewpoint": ("viewpoint", "real_texture", "colourway", "mixed_background", "long_tail"),
+}
 PROTOCOLS = (
-    Protocol("demo", "tune", "demo", "demo", 224, _write_demo),
+    Protocol("demo", "tune", "demo", "demo", 224, _write_demo, VARIATIONS["demo"]),
     Protocol("fmnist", "tune", fmnist_data.KNOWN_SET, fmnist_data.TEST_SET, 96,
-             lambda root, quick: fashion_mnist.write_plain(_fmnist_args(root)), False, True),
+             lambda root, quick: fashion_mnist.write_plain(_fmnist_args(root)), VARIATIONS["fmnist"], False, True),
     Protocol("instances", "tune", fmnist_data.INSTANCES_KNOWN_SET, fmnist_data.INSTANCES_TEST_SET, 96,
-             lambda root, quick: fashion_mnist.write_instances(_fmnist_args(root)), False, True),
+             lambda root, quick: fashion_mnist.write_instances(_fmnist_args(root)), VARIATIONS["instances"],
+             False, True),
     Protocol("scene", "tune", scenes.SCENE_KNOWN_SET, scenes.SCENE_TEST_SET, 96,
-             lambda root, quick: fashion_mnist.write_scene(_fmnist_args(root, test_count=3000)), True, True),
+             lambda root, quick: fashion_mnist.write_scene(_fmnist_args(root, test_count=3000)),
+             VARIATIONS["scene"], True, True),
     _listing_protocol("studio_tune", "tune", "studio", 60, 11, 3, 60),
     _listing_protocol("long_tail_tune", "tune", "long_tail", 80, 21, 2, 100),
+    _listing_protocol("viewpoint_tune", "tune", "viewpoint", 80, 41, 2, 60),
     _listing_protocol("studio_confirm", "confirm", "studio", 60, 12, 3, 60),
     _listing_protocol("long_tail_confirm", "confirm", "long_tail", 80, 22, 2, 100),
     _listing_protocol("thin_parts_confirm", "confirm", "thin_parts", 40, 33, 3, 40),
+    _listing_protocol("viewpoint_confirm", "confirm", "viewpoint", 80, 42, 2, 60),
 )
 BY_NAME = {protocol.name: protocol for protocol in PROTOCOLS}
 
@@ -165,7 +182,8 @@ def run_protocol(protocol, args, command):
             continue
         timer = fashion_mnist.Timer()
         facts, changed = _preprocess(protocol, known, test, timer)
-        base = {"protocol": protocol.name, "role": protocol.role, "features": args.features, **facts}
+        base = {"protocol": protocol.name, "role": protocol.role, "variation": list(protocol.variation),
+                "features": args.features, **facts}
         if preprocess == DEFAULT_PREPROCESS:
             plain = test.replace(use_finetuned=False)
             timer.run("03 plain", lambda: stages.extract_features(plain), facts["test_count"])
@@ -230,7 +248,8 @@ def summary(records, command, seconds):
     for protocol in dict.fromkeys(entry["protocol"] for entry in records):
         mine = {(e["method"], e["preprocess"]): e for e in records if e["protocol"] == protocol}
         ours, none = mine[("ours", DEFAULT_PREPROCESS)], mine.get(("ours", "none"))
-        row = {"protocol": protocol, "role": ours["role"], "k_true": ours["k_true"], "k_pred": ours["k_pred"],
+        row = {"protocol": protocol, "role": ours["role"], "variation": ours.get("variation"),
+               "k_true": ours["k_true"], "k_pred": ours["k_pred"],
                "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"],
                "ari_default": ours["ari_all"],
                "ari_none": none["ari_all"] if none else None,

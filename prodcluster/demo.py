@@ -62,23 +62,26 @@ def make_demo(folder, n_models=DEMO_MODELS, photos_per_model=DEMO_PHOTOS_PER_MOD
     return write_listings(folder, specs, [photos_per_model] * n_models, seed, mask_folder)
 
 
-def write_listings(folder, specs, photo_counts, seed, mask_folder=None, background=None):
+def write_listings(folder, specs, photo_counts, seed, mask_folder=None, background=None, photographer=None):
     """Photograph each model of `specs` `photo_counts[i]` times into `folder`; return the paths (sorted).
 
     `background(rng, height, width)` paints each photo's float RGB background (default: the
     demo's mix of studio and cluttered backgrounds); masks as in `make_demo`.
+    `photographer(spec, colourway, rng, background)` takes one photo of a model in one of its
+    colourways: (RGB uint8, mask uint8 0/255, JPEG quality). The default warps the model's
+    flat drawing as a seller's photo.
     """
     if len(photo_counts) != len(specs):
         raise ValueError(f"photo_counts names {len(photo_counts)} models but there are {len(specs)} specs")
     for count in photo_counts:
         _require_count("photos per model", count)
     folder = Path(folder)
+    photographer = photographer or _Drawings()
     paths = []
     for model_index, (spec, listings) in enumerate(zip(specs, _listings(specs, photo_counts, seed))):
-        arts = [draw_model(spec, palette) for palette in spec.colourways]
         for photo_index, (stem, colourway) in enumerate(listings):
             rng = np.random.default_rng([seed, 1, model_index, photo_index])
-            photo, mask, quality = _photograph(arts[colourway], rng, background or _background)
+            photo, mask, quality = photographer(spec, colourway, rng, background or _background)
             path = folder / f"{stem}.jpg"
             save_image(path, photo, quality=quality)
             if mask_folder is not None:
@@ -168,6 +171,20 @@ def _unique_ids(count, rng):
 
 # ----- photographing a model -----
 
+class _Drawings:
+    """The default photographer: each model drawn flat once per colourway, then warped as a seller's photo."""
+
+    def __init__(self):
+        self.model, self.arts = None, {}
+
+    def __call__(self, spec, colourway, rng, background):
+        if self.model != spec.model_id:
+            self.model, self.arts = spec.model_id, {}
+        if colourway not in self.arts:
+            self.arts[colourway] = draw_model(spec, spec.colourways[colourway])
+        return _photograph(self.arts[colourway], rng, background)
+
+
 def _photograph(art, rng, background_painter):
     """One seller's photo of `art`: (RGB uint8, mask uint8 0/255, JPEG quality)."""
     low, high = PHOTO_SIDE_RANGE
@@ -176,7 +193,13 @@ def _photograph(art, rng, background_painter):
     size = (width, height)
     subject = cv2.warpPerspective(art.rgb, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
     alpha = cv2.warpPerspective(art.alpha, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
-    background = background_painter(rng, height, width)
+    return seller_photo(subject, alpha, background_painter(rng, height, width), rng)
+
+
+def seller_photo(subject, alpha, background, rng):
+    """A seller's photo of a premultiplied float RGB `subject` with coverage `alpha` (0-1) on
+    `background`: a soft cast shadow half the time, the camera's exposure and white balance,
+    maybe a sale text or logo, a JPEG quality. Returns (RGB uint8, mask uint8 0/255, quality)."""
     if rng.random() < 0.5:
         background = _cast_shadow(background, alpha, rng)
     photo = background * (1 - alpha[..., None]) + subject
