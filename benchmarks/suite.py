@@ -30,7 +30,7 @@ from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import BACKBONES, DEFAULTS, Settings  # noqa: E402
+from prodcluster.settings import BACKBONES, DEFAULTS, EMBEDDING_LOSSES, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -129,6 +129,8 @@ def parse_args(argv=None):
     parser.add_argument("--calibration-share", type=float, default=DEFAULTS.calibration_share,
                         help="share of the known models held out of fine-tuning to calibrate stage 04's k "
                              "(default: %(default)s)")
+    parser.add_argument("--loss", default=DEFAULTS.embedding_loss, choices=EMBEDDING_LOSSES,
+                        help="stage 02's loss (default: %(default)s)")
     parser.add_argument("--results", type=Path,
                         help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
                              "other features than the defaults)")
@@ -139,9 +141,9 @@ def parse_args(argv=None):
         DEFAULTS.replace(backbone=args.backbone, calibration_share=args.calibration_share).validate()
     except ValueError as error:
         parser.error(str(error))
-    args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share)
+    args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share, args.loss)
     default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip,
-                                                       DEFAULTS.calibration_share)
+                                                       DEFAULTS.calibration_share, DEFAULTS.embedding_loss)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
     args.readme = args.readme if default_features else None
     unknown = sorted(set(args.protocols.split(",")) - set(BY_NAME))
@@ -150,10 +152,11 @@ def parse_args(argv=None):
     return args
 
 
-def features_name(backbone, test_time_flip, calibration_share=0.0):
-    """How records name the features and what was held out to calibrate k, e.g. efficientnet_lite2+flip."""
-    return backbone + ("+flip" if test_time_flip else "") + (f"+calibration{calibration_share:g}"
-                                                              if calibration_share else "")
+def features_name(backbone, test_time_flip, calibration_share=0.0, loss=DEFAULTS.embedding_loss):
+    """How records name the features, their loss and what was held out to calibrate k, e.g.
+    efficientnet_lite2+flip or efficientnet_lite0+arcface."""
+    return (backbone + ("+flip" if test_time_flip else "") + ("" if loss == DEFAULTS.embedding_loss else f"+{loss}")
+            + (f"+calibration{calibration_share:g}" if calibration_share else ""))
 
 
 def protocol_settings(protocol, root, preprocess, quick, **features):
@@ -176,7 +179,8 @@ def run_protocol(protocol, args, command):
     records, changed = [], True
     for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
         known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
-                                        test_time_flip=args.test_time_flip, calibration_share=args.calibration_share)
+                                        test_time_flip=args.test_time_flip, calibration_share=args.calibration_share,
+                                        embedding_loss=args.loss)
         if preprocess == "none" and not changed:
             records.append(_same_photos_record(records))
             continue
@@ -251,7 +255,9 @@ def summary(records, command, seconds):
         row = {"protocol": protocol, "role": ours["role"], "variation": ours.get("variation"),
                "k_true": ours["k_true"], "k_pred": ours["k_pred"],
                "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"],
-               "ari_default": ours["ari_all"],
+               "ari_default": ours["ari_all"], "ari_unseen": ours["ari_unseen"],
+               "recall_at_1_unseen": ours["recall_at_1_unseen"],
+               "recall_at_1_unseen_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["recall_at_1_unseen"],
                "ari_none": none["ari_all"] if none else None,
                "ari_reference": mine[("reference", DEFAULT_PREPROCESS)]["ari_all"],
                "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],

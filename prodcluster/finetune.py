@@ -2,7 +2,10 @@
 
 What counts is how the features group models the network never saw, so the network learns an
 L2-normalised embedding with a loss on distances: "supcon" (default; supervised contrastive,
-Khosla et al., 2020) or "cosface" (cosine softmax with an additive margin, Wang et al., 2018).
+Khosla et al., 2020), or a softmax over cosines to learnt class vectors: "normsoftmax" (no
+margin, Zhai and Wu, 2019), "cosface" (an additive margin on the true class's cosine, Wang et
+al., 2018), "arcface" (an angular margin, Deng et al., 2019) or "subcenter_arcface" (three
+vectors per class, the nearest counts, Deng et al., 2020).
 Two phases each hold out `validation_fraction` of every known model's photos, stop early on the
 validation loss and keep their best weights:
 
@@ -37,8 +40,10 @@ log = logging.getLogger(__name__)
 
 COMBINED_LAYER, EMBEDDING_LAYER, BACKBONE_LAYER = FEATURE_LAYERS
 SUPCON_TEMPERATURE = 0.1
-COSFACE_SCALE = 16.0
-COSFACE_MARGIN = 0.2
+# Cosine-softmax losses: (scale, margin taken off the true class's cosine, margin added to its
+# angle in radians, vectors per class). Scales and margins as their papers use them.
+COSINE_LOSSES = {"normsoftmax": (20.0, 0.0, 0.0, 1), "cosface": (16.0, 0.2, 0.0, 1), "arcface": (16.0, 0.0, 0.3, 1),
+                 "subcenter_arcface": (16.0, 0.0, 0.3, 3)}
 MIN_FINETUNE_MODELS = 2  # a contrastive loss needs photos of another model to push from
 HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs many positives
 DROPOUT = 0.2
@@ -100,17 +105,24 @@ def _apply(layers, tensor):
 
 
 def _loss_head(loss, n_classes):
-    """Layers from the embedding to what the loss compares: nothing, or cosines to class vectors."""
+    """Layers from the embedding to what the loss compares: nothing, or cosines to class vectors
+    (with sub-centres, each class's nearest vector)."""
     if loss == "supcon":
         return []
-    return [keras.layers.Dense(n_classes, use_bias=False, kernel_constraint=keras.constraints.UnitNorm(axis=0),
-                               name="class_cosines")]
+    per_class = COSINE_LOSSES[loss][3]
+    layers = [keras.layers.Dense(n_classes * per_class, use_bias=False,
+                                 kernel_constraint=keras.constraints.UnitNorm(axis=0), name="class_cosines")]
+    if per_class > 1:
+        layers += [keras.layers.Reshape((n_classes, per_class)),
+                   keras.layers.Lambda(lambda cosines: ops.max(cosines, axis=-1), name="nearest_sub_centre")]
+    return layers
 
 
 def _loss_function(loss, n_classes):
     if loss == "supcon":
         return supervised_contrastive_loss(SUPCON_TEMPERATURE)
-    return additive_margin_loss(n_classes, COSFACE_SCALE, COSFACE_MARGIN)
+    scale, margin, angular_margin, _ = COSINE_LOSSES[loss]
+    return margin_softmax_loss(n_classes, scale, margin, angular_margin)
 
 
 def supervised_contrastive_loss(temperature):
@@ -128,11 +140,21 @@ def supervised_contrastive_loss(temperature):
     return loss
 
 
-def additive_margin_loss(n_classes, scale, margin):
-    """Loss(labels, cosines to the class vectors): softmax with the true class's cosine lowered by margin."""
+def margin_softmax_loss(n_classes, scale, margin=0.0, angular_margin=0.0):
+    """Loss(labels, cosines to the class vectors): softmax of scale x cosine, the true class's
+    angle widened by `angular_margin` and its cosine lowered by `margin`."""
     def loss(labels, cosines):
         onehot = ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), n_classes)
-        return keras.losses.categorical_crossentropy(onehot, scale * (cosines - margin * onehot), from_logits=True)
+        true = cosines
+        if angular_margin:
+            clipped = ops.clip(cosines, -1.0 + 1e-6, 1.0 - 1e-6)
+            widened = ops.cos(ops.arccos(clipped) + angular_margin)
+            # past pi - margin the angle would wrap round; there the margin falls back to a cosine one
+            true = ops.where(clipped > math.cos(math.pi - angular_margin), widened,
+                             clipped - angular_margin * math.sin(angular_margin))
+        true = true - margin
+        logits = scale * (cosines + onehot * (true - cosines))
+        return keras.losses.categorical_crossentropy(onehot, logits, from_logits=True)
     return loss
 
 

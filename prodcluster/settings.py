@@ -54,7 +54,7 @@ BACKBONES = {
     "efficientnet_lite1": _efficientnet_lite(1, 240, depth=1.1),
     "efficientnet_lite2": _efficientnet_lite(2, 260, width=1.1, depth=1.2),
 }
-EMBEDDING_LOSSES = ("supcon", "cosface")
+EMBEDDING_LOSSES = ("supcon", "normsoftmax", "cosface", "arcface", "subcenter_arcface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
 RUNTIMES = ("keras", "tflite")

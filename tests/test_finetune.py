@@ -72,12 +72,35 @@ def test_supervised_contrastive_loss_on_hand_made_batches():
     assert float(loss(np.array([0, 1, 2, 3]), apart)) == 0.0  # no photo has a positive
 
 
-def test_additive_margin_loss_lowers_the_true_cosine():
-    loss = finetune.additive_margin_loss(n_classes=3, scale=16.0, margin=0.2)
+def softmax_loss(true, others, scale=16.0):
+    return -math.log(math.exp(scale * true) / (math.exp(scale * true) + sum(math.exp(scale * c) for c in others)))
+
+
+def test_cosine_losses_lower_the_true_class_by_their_margin():
     cosines = np.array([[0.5, 0.4, 0.0]], np.float32)
-    # The true class's 0.5 counts as 0.3, below the wrong class's 0.4.
-    expected = -math.log(math.exp(16 * 0.3) / (math.exp(16 * 0.3) + math.exp(16 * 0.4) + 1))
-    assert float(np.mean(loss(np.array([0]), cosines))) == pytest.approx(expected, rel=1e-4)
+
+    def value(**margins):
+        return float(np.mean(finetune.margin_softmax_loss(3, 16.0, **margins)(np.array([0]), cosines)))
+    assert value() == pytest.approx(softmax_loss(0.5, [0.4, 0.0]), rel=1e-4)
+    # CosFace: the true class's 0.5 counts as 0.3, below the wrong class's 0.4.
+    assert value(margin=0.2) == pytest.approx(softmax_loss(0.3, [0.4, 0.0]), rel=1e-4)
+    # ArcFace: its angle acos(0.5) = 60 degrees counts as 60 + 17.2.
+    assert value(angular_margin=0.3) == pytest.approx(softmax_loss(math.cos(math.acos(0.5) + 0.3), [0.4, 0.0]),
+                                                      rel=1e-4)
+    # Past 180 degrees less the margin the angle would wrap round; the loss must still grow as the cosine falls.
+    worse = finetune.margin_softmax_loss(3, 16.0, angular_margin=0.3)(np.array([0, 0]),
+                                                                     np.array([[-0.97, 0, 0], [-0.99, 0, 0]], "float32"))
+    assert float(worse[1]) > float(worse[0])
+
+
+@pytest.mark.parametrize("loss", ["normsoftmax", "arcface", "subcenter_arcface"])
+def test_cosine_heads_give_one_cosine_per_class(loss):
+    keras.utils.set_random_seed(0)
+    backbone = build_backbone("efficientnet_lite0", SIZE, cache_dir=None)
+    nets = finetune.Networks(backbone, n_classes=3, loss=loss, embedding_dim=8, seed=0)
+    cosines = nets.trainer.predict(photos(4), verbose=0)
+    assert cosines.shape == (4, 3) and np.all(np.abs(cosines) <= 1 + 1e-5)
+    assert nets.network.predict(photos(2), verbose=0).shape[1] > 8  # the saved network is the same for every loss
 
 
 def test_saved_network_reloads_with_identical_features(nets, tmp_path, settings):
@@ -116,7 +139,7 @@ def test_fine_tune_runs_both_phases_and_writes_history_and_curve(settings, capsy
 
 def test_bad_loss_name_is_refused_before_any_work(settings):
     with pytest.raises(ValueError, match="EMBEDDING_LOSS is 'triplet': 'triplet' is not valid; it must be one of "
-                                         "supcon, cosface"):
+                                         "supcon, normsoftmax, cosface, arcface, subcenter_arcface"):
         pipeline.run_stage("02", settings.replace(embedding_loss="triplet"))
     assert not settings.data.exists()
 

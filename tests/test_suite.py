@@ -6,7 +6,7 @@ import pytest
 from benchmarks import suite
 
 RECORD_KEYS = {"protocol", "role", "k_error", "thin_iou_mean", "mask_iou_mean", "ari_all", "k_pred", "k_true",
-               "preprocess", "method", "git_commit", "command", "machine", "features", "probe_ari"}
+               "preprocess", "method", "git_commit", "command", "machine", "features", "probe_ari", "variation"}
 SUMMARY_KEYS = {"protocols", "worst_margin_vs_reference", "worst_removal_delta", "max_abs_k_error", "git_commit",
                 "command", "machine"}
 
@@ -41,6 +41,7 @@ def test_summary_has_a_row_per_protocol_and_the_table_lands_in_the_readme(quick_
     summary, folder = quick_run
     assert SUMMARY_KEYS <= set(summary)
     (row,) = summary["protocols"]
+    assert row["variation"] == list(suite.VARIATIONS["studio"])
     assert row["protocol"] == "studio_tune" and row["removal_delta"] == pytest.approx(
         row["ari_default"] - row["ari_none"], abs=1e-4)
     assert json.loads((folder / "results" / "suite.json").read_text())["protocols"] == summary["protocols"]
@@ -53,6 +54,7 @@ def test_other_features_go_to_their_own_records_and_leave_the_readme_alone():
     assert args.features == "efficientnet_lite2+flip" and args.readme is None
     assert args.results.name == "suite_efficientnet_lite2+flip"
     assert suite.parse_args([]).results == suite.RESULTS
+    assert suite.parse_args(["--loss", "arcface"]).results.name == "suite_efficientnet_lite0+arcface"
     joined = suite.parse_args(["--backbone", "efficientnet_lite0+efficientnet_lite1"])
     assert joined.results.name == "suite_efficientnet_lite0+efficientnet_lite1" and joined.readme is None
     with pytest.raises(SystemExit):
