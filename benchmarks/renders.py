@@ -85,7 +85,8 @@ def model_spec(index, seed):
     colourways = (palette,)
     if rng.random() < demo.SECOND_COLOURWAY_SHARE:
         colourways += (demo_art.recoloured(palette, rng),)
-    return RenderedModel(f"M{index + 1:03d}", category, tuple(_BUILDERS[category](rng)), colourways)
+    # The seed in the id keeps a known set's models apart from a test set's, which evaluation tells by id.
+    return RenderedModel(f"S{seed}M{index + 1:03d}", category, tuple(_BUILDERS[category](rng)), colourways)
 
 
 def _surface_texture(rng, stripes_allowed=True):

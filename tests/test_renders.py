@@ -19,6 +19,7 @@ def test_models_take_turns_over_the_categories_and_keep_their_parts():
     models = RenderSpec(14, 3, 2, 5).specs()
     assert sorted(model.category for model in models) == sorted(renders.CATEGORIES * 2)
     assert renders.model_spec(4, 3) == models[4] != renders.model_spec(4, 4)
+    assert models[4].model_id == "S3M005"  # a known set (another seed) never shares a test set's ids
 
 
 @pytest.fixture(scope="module")
