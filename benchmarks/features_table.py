@@ -1,11 +1,11 @@
 """The suite's default pipeline with each measured set of features, side by side.
 
 Each `python -m benchmarks.suite` run with other features than the defaults (`--backbone`,
-`--test-time-flip`) keeps its records in benchmarks/results/suite_<features>/. This reads every
-suite*/suite.json and rebuilds the README's features tables: the default ARI (and k) on each
-`tune` protocol, then on each `confirm` protocol for the rows that ran them, the mean over the
-protocols every row ran, and the commits the records come from, since the rows need not come
-from one run.
+`--test-time-flip`, `--loss`) keeps its records in benchmarks/results/suite_<features>/. This
+reads every suite*/suite.json and rebuilds the README's features tables: the default ARI (and
+k) on each `tune` protocol, then on each `confirm` protocol for the rows that ran them, the
+mean over the protocols each row ran, its mean difference to the default features on those
+protocols, and the commits the records come from, since the rows need not come from one run.
 
 Run `python -m benchmarks.features_table`.
 """
@@ -37,19 +37,27 @@ def tables(summaries):
 
 
 def markdown(summaries, role="tune"):
+    """One row per features: the ARI on each protocol, the mean over the protocols the row ran, and
+    the mean difference to the default (the first row) over the protocols both ran."""
     rows = {features: {row["protocol"]: row for row in summary["protocols"] if row["role"] == role}
             for features, summary in summaries.items()}
     rows = {features: by_protocol for features, by_protocol in rows.items() if by_protocol}
     protocols = list(dict.fromkeys(name for by_protocol in rows.values() for name in by_protocol))
-    common = [name for name in protocols if all(name in by_protocol for by_protocol in rows.values())]
-    head = ["features", *protocols, f"mean of {len(common)}", "record commits"]
+    default = next(iter(rows.values()))
+    head = ["features", *protocols, "mean (protocols)", "vs default (protocols)", "record commits"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for features, by_protocol in rows.items():
         cells = [_score(by_protocol.get(name)) for name in protocols]
-        mean = sum(by_protocol[name]["ari_default"] for name in common) / len(common) if common else None
+        shared = [name for name in by_protocol if name in default]
+        gaps = [by_protocol[name]["ari_default"] - default[name]["ari_default"] for name in shared]
         commits = ", ".join(summaries[features].get("record_commits") or [])
-        lines.append("| " + " | ".join([features, *cells, "-" if mean is None else f"{mean:.3f}", commits]) + " |")
+        lines.append("| " + " | ".join([features, *cells, _mean([row["ari_default"] for row in by_protocol.values()]),
+                                         _mean(gaps, sign=True), commits]) + " |")
     return "\n".join(lines)
+
+
+def _mean(values, sign=False):
+    return f"{sum(values) / len(values):{'+' if sign else ''}.3f} ({len(values)})" if values else "-"
 
 
 def _score(row):

@@ -1,4 +1,4 @@
-"""The features table: each suite run's default ARI per tune protocol, the mean over the protocols all ran."""
+"""The features table: each suite run's default ARI per protocol, its mean, and its gap to the default."""
 import json
 
 from benchmarks import features_table
@@ -15,13 +15,13 @@ def write_summary(results, features, scores, commit, confirm=True):
                                                    "record_commits": [commit]}))
 
 
-def test_rows_show_every_tune_protocol_and_average_only_the_shared_ones(tmp_path):
+def test_rows_show_every_tune_protocol_their_mean_and_their_gap_to_the_default_where_both_ran(tmp_path):
     write_summary(tmp_path, "lite0+flip", {"a": 0.5}, "bbb")
     write_summary(tmp_path, "lite0", {"a": 0.9, "b": 0.7}, "aaa")
     table = features_table.markdown(features_table.load_summaries(tmp_path)).splitlines()
-    assert table[0] == "| features | a | b | mean of 1 | record commits |"
-    assert table[2] == "| lite0 | 0.900 (9/10) | 0.700 (9/10) | 0.900 | aaa |"
-    assert table[3] == "| lite0+flip | 0.500 (9/10) | - | 0.500 | bbb |"
+    assert table[0] == "| features | a | b | mean (protocols) | vs default (protocols) | record commits |"
+    assert table[2] == "| lite0 | 0.900 (9/10) | 0.700 (9/10) | 0.800 (2) | +0.000 (2) | aaa |"
+    assert table[3] == "| lite0+flip | 0.500 (9/10) | - | 0.500 (1) | -0.400 (1) | bbb |"
 
 
 def test_the_confirm_table_holds_only_the_rows_that_ran_confirm_protocols(tmp_path):
@@ -30,4 +30,4 @@ def test_the_confirm_table_holds_only_the_rows_that_ran_confirm_protocols(tmp_pa
     text = features_table.tables(features_table.load_summaries(tmp_path))
     tune, confirm = text.split("on the `confirm` protocols:")
     assert "| lite1 | 0.800 (9/10) |" in tune and "held_out" not in tune
-    assert "| lite0 | 0.100 (1/2) | 0.100 | aaa |" in confirm and "lite1" not in confirm
+    assert "| lite0 | 0.100 (1/2) | 0.100 (1) | +0.000 (1) | aaa |" in confirm and "lite1" not in confirm
