@@ -11,16 +11,26 @@ of every surface are splatted into a depth buffer, and the pixels they cover are
 mask. Sellers list a model in one of its colourways (demo.write_listings names the photos),
 photo counts are long-tailed (2 to 60) and a share of each set's photos (10 to 40 %) stand
 on crops of real photographs, the rest on light studio backgrounds.
+
+`python -m benchmarks.renders --sheet PATH` draws a few models' photos, a row per model.
 """
+import argparse
+import sys
+import tempfile
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 import skimage.data
 
-from benchmarks import listings, scenes
-from prodcluster import demo, demo_art
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks import listings, scenes  # noqa: E402
+from prodcluster import demo, demo_art, visual  # noqa: E402
+from prodcluster.labels import parse_name  # noqa: E402
 
 CATEGORIES = ("bottle", "mug", "watch", "phone", "speaker", "bag", "shoe")
 PRINTS = ("immunohistochemistry", "hubble_deep_field", "colorwheel", "retina", "logo", "coffee")
@@ -436,3 +446,24 @@ class RenderSpec:
 
     def photographer(self):
         return photograph
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.renders", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sheet", type=Path, required=True, help="where the picture goes (.png)")
+    parser.add_argument("--models", type=int, default=len(CATEGORIES), help="models, a row each (default: %(default)s)")
+    parser.add_argument("--photos", type=int, default=8, help="photos of each model (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=41, help="the set's seed (default: %(default)s, viewpoint_tune's)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        spec = RenderSpec(args.models, args.seed, args.photos, args.photos)
+        listings.write_listing_set(folder, "sheet", spec)
+        paths = sorted((Path(folder) / "raw_img" / "sheet").glob("*.jpg"))
+        models = [parse_name(path.name)["model_id"] for path in paths]
+        caption = visual.plot_contact_sheet(paths, models, args.sheet, per_row=args.photos, thumb=96)
+    print(f"{args.sheet}: {caption}")
+
+
+if __name__ == "__main__":
+    main()

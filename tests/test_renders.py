@@ -86,3 +86,8 @@ def test_backgrounds_are_studio_light_or_a_real_photograph_in_the_sets_share():
     darkest = [paint(np.random.default_rng(seed), 24, 24).min() for seed in range(300)]
     low, high = renders.CLUTTERED_SHARE_RANGE
     assert low - 0.05 <= np.mean(np.array(darkest) < 120) <= high + 0.05
+
+
+def test_the_sheet_shows_a_row_per_model(tmp_path, capsys):
+    renders.main(["--sheet", str(tmp_path / "sheet.png"), "--models", "2", "--photos", "3"])
+    assert (tmp_path / "sheet.png").stat().st_size > 1000 and "all 2 clusters" in capsys.readouterr().out
