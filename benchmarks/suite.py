@@ -30,7 +30,7 @@ from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import BACKBONES, DEFAULTS, EMBEDDING_LOSSES, Settings  # noqa: E402
+from prodcluster.settings import BACKBONES, DEFAULTS, EMBEDDING_LOSSES, PREPROCESS_METHODS, Settings  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -129,6 +129,9 @@ def parse_args(argv=None):
     parser.add_argument("--calibration-share", type=float, default=DEFAULTS.calibration_share,
                         help="share of the known models held out of fine-tuning to calibrate stage 04's k "
                              "(default: %(default)s)")
+    parser.add_argument("--preprocess", default=DEFAULT_PREPROCESS,
+                        choices=[method for method in PREPROCESS_METHODS if method != "none"],
+                        help="stage 01's method, run beside `none` (default: %(default)s)")
     parser.add_argument("--loss", default=DEFAULTS.embedding_loss, choices=EMBEDDING_LOSSES,
                         help="stage 02's loss (default: %(default)s)")
     parser.add_argument("--results", type=Path,
@@ -141,9 +144,9 @@ def parse_args(argv=None):
         DEFAULTS.replace(backbone=args.backbone, calibration_share=args.calibration_share).validate()
     except ValueError as error:
         parser.error(str(error))
-    args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share, args.loss)
-    default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip,
-                                                       DEFAULTS.calibration_share, DEFAULTS.embedding_loss)
+    args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share, args.loss,
+                                  args.preprocess)
+    default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
     args.readme = args.readme if default_features else None
     unknown = sorted(set(args.protocols.split(",")) - set(BY_NAME))
@@ -152,11 +155,13 @@ def parse_args(argv=None):
     return args
 
 
-def features_name(backbone, test_time_flip, calibration_share=0.0, loss=DEFAULTS.embedding_loss):
-    """How records name the features, their loss and what was held out to calibrate k, e.g.
-    efficientnet_lite2+flip or efficientnet_lite0+arcface."""
+def features_name(backbone, test_time_flip, calibration_share=0.0, loss=DEFAULTS.embedding_loss,
+                  preprocess=DEFAULT_PREPROCESS):
+    """How records name a run's variant: features, loss, what was held out to calibrate k and stage
+    01's method where not the defaults, e.g. efficientnet_lite2+flip or efficientnet_lite0+arcface."""
     return (backbone + ("+flip" if test_time_flip else "") + ("" if loss == DEFAULTS.embedding_loss else f"+{loss}")
-            + (f"+calibration{calibration_share:g}" if calibration_share else ""))
+            + (f"+calibration{calibration_share:g}" if calibration_share else "")
+            + ("" if preprocess == DEFAULT_PREPROCESS else f"+01{preprocess}"))
 
 
 def protocol_settings(protocol, root, preprocess, quick, **features):
@@ -177,18 +182,18 @@ def run_protocol(protocol, args, command):
     root = args.root / protocol.name
     protocol.write(root, args.quick)
     records, changed = [], True
-    for preprocess in dict.fromkeys((DEFAULT_PREPROCESS, "none")):
+    for preprocess in (args.preprocess, "none"):
         known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
                                         test_time_flip=args.test_time_flip, calibration_share=args.calibration_share,
                                         embedding_loss=args.loss)
         if preprocess == "none" and not changed:
-            records.append(_same_photos_record(records))
+            records.append(_same_photos_record(records, args.preprocess))
             continue
         timer = fashion_mnist.Timer()
         facts, changed = _preprocess(protocol, known, test, timer)
         base = {"protocol": protocol.name, "role": protocol.role, "variation": list(protocol.variation),
                 "features": args.features, **facts}
-        if preprocess == DEFAULT_PREPROCESS:
+        if preprocess == args.preprocess:
             plain = test.replace(use_finetuned=False)
             timer.run("03 plain", lambda: stages.extract_features(plain), facts["test_count"])
             records += _clusterings(plain, timer, command, base, "_no_finetune")
@@ -240,32 +245,34 @@ def _probe_ari(settings):
     return round(metrics.probe_ari(features[models != ""], models[models != ""], settings.seed), 4)
 
 
-def _same_photos_record(records):
-    """The `none` record where the default removal changed no photo: the same photos, so the same run."""
+def _same_photos_record(records, preprocess):
+    """The `none` record where the removal changed no photo: the same photos, so the same run."""
     ours = next(entry for entry in records if entry["method"] == "ours")
-    return {**ours, "preprocess": "none", "same_photos_as": DEFAULT_PREPROCESS}
+    return {**ours, "preprocess": "none", "same_photos_as": preprocess}
 
 
 def summary(records, command, seconds):
     """One row per protocol and the worst cases over all of them."""
     rows = []
     for protocol in dict.fromkeys(entry["protocol"] for entry in records):
-        mine = {(e["method"], e["preprocess"]): e for e in records if e["protocol"] == protocol}
-        ours, none = mine[("ours", DEFAULT_PREPROCESS)], mine.get(("ours", "none"))
+        mine = {e["method"]: e for e in records if e["protocol"] == protocol and e["preprocess"] != "none"}
+        ours = mine["ours"]
+        none = next((e for e in records if e["protocol"] == protocol and e["method"] == "ours"
+                     and e["preprocess"] == "none"), None)
         row = {"protocol": protocol, "role": ours["role"], "variation": ours.get("variation"),
                "k_true": ours["k_true"], "k_pred": ours["k_pred"],
                "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"],
                "ari_default": ours["ari_all"], "ari_unseen": ours["ari_unseen"],
                "recall_at_1_unseen": ours["recall_at_1_unseen"],
-               "recall_at_1_unseen_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["recall_at_1_unseen"],
+               "recall_at_1_unseen_plain": mine["ours_no_finetune"]["recall_at_1_unseen"],
                "ari_none": none["ari_all"] if none else None,
-               "ari_reference": mine[("reference", DEFAULT_PREPROCESS)]["ari_all"],
-               "ari_default_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
-               "ari_reference_plain": mine[("reference_no_finetune", DEFAULT_PREPROCESS)]["ari_all"],
-               "k_reference": mine[("reference", DEFAULT_PREPROCESS)]["k_pred"],
+               "ari_reference": mine["reference"]["ari_all"],
+               "ari_default_plain": mine["ours_no_finetune"]["ari_all"],
+               "ari_reference_plain": mine["reference_no_finetune"]["ari_all"],
+               "k_reference": mine["reference"]["k_pred"],
                "mask_iou_mean": ours["mask_iou_mean"], "thin_iou_mean": ours["thin_iou_mean"],
                "probe_ari": ours["probe_ari"],
-               "probe_ari_plain": mine[("ours_no_finetune", DEFAULT_PREPROCESS)]["probe_ari"]}
+               "probe_ari_plain": mine["ours_no_finetune"]["probe_ari"]}
         row["margin_vs_reference"] = round(min(row["ari_default"] - row["ari_reference"],
                                                row["ari_default_plain"] - row["ari_reference_plain"]), 4)
         row["removal_delta"] = None if none is None else round(row["ari_default"] - row["ari_none"], 4)

@@ -9,6 +9,9 @@
   colours of it model the background, and pixels far from all of them seed the product (on
   smooth strips the filled outer contours of `sobel_contour` too). Specks are opened away,
   small parts dropped, small holes filled; an almost empty or full mask keeps the photo.
+- `grabcut_cluttered`: `grabcut` on the photos whose background is cluttered only; white and
+  studio photos are kept as they are, so a mixed set's cluttered photos end up on white like
+  its studio ones.
 - `sobel_contour`: the 2019 project's method: outer contours of strong colour edges that
   enclose over 5% of the photo are the product; everything outside them turns white.
 - `none` keeps photos as they are.
@@ -89,7 +92,7 @@ def remove_background(rgb, method=DEFAULT_METHOD):
     """
     check_method(method)
     _check_rgb(rgb)
-    if method == "none":
+    if method == "none" or method == "grabcut_cluttered" and background_kind(rgb) != CLUTTERED_KIND:
         return Removal(rgb.copy(), _whole(rgb), UNCHANGED)
     if method == "sobel_contour":
         return _painted(rgb, sobel_contour_mask(rgb))
@@ -149,7 +152,7 @@ def method_settings(method):
     if method == "none":
         return {}
     names = ["MEDIAN_KERNEL", "MIN_CONTOUR_FRACTION"]
-    if method == "grabcut":
+    if method in ("grabcut", "grabcut_cluttered"):
         names += ["STUDIO_MEDIAN", "STUDIO_TOLERANCE", "STUDIO_MIN_GAP", "STUDIO_SHARE", "STUDIO_SHADING",
                   "WORK_SIDE", "STRIP_SHARE", "MIN_STRIP", "BORDER_COLOURS", "SEED_BLUR", "SURE_BACKGROUND",
                   "EDGE_BAND_SHARE", "SMOOTH_BAND_EDGES", "GRABCUT_ROUNDS", "GRABCUT_ROUNDS_WITH_CONTOURS",

@@ -56,7 +56,7 @@ BACKBONES = {
 }
 EMBEDDING_LOSSES = ("supcon", "normsoftmax", "cosface", "arcface", "subcenter_arcface")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
-PREPROCESS_METHODS = ("auto", "grabcut", "sobel_contour", "none")
+PREPROCESS_METHODS = ("auto", "grabcut", "grabcut_cluttered", "sobel_contour", "none")
 RUNTIMES = ("keras", "tflite")
 ENGINES = ("local", "ray")
 CLUSTER_METHODS = ("som", "som_nodes", "kmeans", "agglomerative", "hdbscan", "reference")  # clustering.METHODS

@@ -149,9 +149,9 @@ def test_photos_of_any_size_get_a_mask_of_their_size():
 
 def test_bad_method_and_bad_image_are_refused(tmp_path):
     rgb, _ = product_photo()
-    with pytest.raises(ValueError, match="grabcut, sobel_contour, none"):
+    with pytest.raises(ValueError, match="grabcut, grabcut_cluttered, sobel_contour, none"):
         remove_background(rgb, "magic")
-    with pytest.raises(ValueError, match="grabcut, sobel_contour, none"):
+    with pytest.raises(ValueError, match="grabcut, grabcut_cluttered, sobel_contour, none"):
         preprocess_folder(tmp_path, tmp_path / "out", [], method="magic")
     with pytest.raises(ValueError, match="RGB uint8"):
         remove_background(rgb[..., 0])
@@ -343,3 +343,15 @@ def test_auto_applies_one_method_to_the_whole_set(tmp_path, cluttered, method):
     assert rejected.attrs["method"] == method
     unchanged = [(tmp_path / "raw" / name).read_bytes() == (tmp_path / "out" / name).read_bytes() for name in names]
     assert all(unchanged) == (method == "none") and not any(unchanged[:cluttered] if method != "none" else [])
+
+
+def test_grabcut_cluttered_removes_only_cluttered_backgrounds():
+    tinted, _, _ = bag_on((232, 222, 200))
+    assert background.background_kind(tinted) == "studio"
+    kept = remove_background(tinted, "grabcut_cluttered")
+    assert kept.outcome == "unchanged" and np.array_equal(kept.rgb, tinted) and kept.mask.all()
+    rgb, truth = product_photo(0, textured=True)
+    assert background.background_kind(rgb) == "cluttered"
+    removed = remove_background(rgb, "grabcut_cluttered")
+    assert removed.outcome == "removed" and iou(removed.mask, truth) > 0.9
+    assert np.array_equal(removed.rgb, remove_background(rgb, "grabcut").rgb)

@@ -43,7 +43,7 @@ def test_help_loads_no_heavy_library(helps):
 
 def test_help_names_each_option_default_values_and_reason_from_the_settings(helps):
     preprocess = " ".join(helps["01_img_preprocess.py"].split())
-    assert "one of auto, grabcut, sobel_contour, none; default: auto, PREPROCESS in config.py" in preprocess
+    assert "one of auto, grabcut, grabcut_cluttered, sobel_contour, none; default: auto, PREPROCESS in config.py" in preprocess
     assert Settings.__dataclass_fields__["preprocess"].metadata["why"] in preprocess
     assert "grabcut (default" not in preprocess
 
