@@ -174,7 +174,8 @@ def record(test, timer, method, command, facts):
             "k_source": info.get("k_criterion"),  # "calibrated", or the criterion that chose k
             **({"calibration": info["calibration"]} if info.get("calibration") else {}),
             "cluster_method": info["method"], "backbone": test.backbone,
-            "loss": test.embedding_loss if test.use_finetuned else None, "image_size": test.input_size,
+            "loss": test.embedding_loss if test.use_finetuned else None,
+            "augmentations": test.augmentations if test.use_finetuned else None, "image_size": test.input_size,
             "preprocess": test.preprocess, "feature_source": report["features"]["source"],
             "runtime": report["features"].get("runtime", "keras"), **facts,
             **_run_facts(timer, command)}

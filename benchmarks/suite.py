@@ -30,7 +30,8 @@ from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import BACKBONES, DEFAULTS, EMBEDDING_LOSSES, PREPROCESS_METHODS, Settings  # noqa: E402
+from prodcluster.settings import (AUGMENTATIONS, BACKBONES, DEFAULTS, EMBEDDING_LOSSES, PREPROCESS_METHODS,  # noqa: E402
+                                  Settings)
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
@@ -134,6 +135,8 @@ def parse_args(argv=None):
                         help="stage 01's method, run beside `none` (default: %(default)s)")
     parser.add_argument("--loss", default=DEFAULTS.embedding_loss, choices=EMBEDDING_LOSSES,
                         help="stage 02's loss (default: %(default)s)")
+    parser.add_argument("--augmentations", default=DEFAULTS.augmentations, choices=AUGMENTATIONS,
+                        help="stage 02's augmentations (default: %(default)s)")
     parser.add_argument("--results", type=Path,
                         help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
                              "other features than the defaults)")
@@ -145,7 +148,7 @@ def parse_args(argv=None):
     except ValueError as error:
         parser.error(str(error))
     args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share, args.loss,
-                                  args.preprocess)
+                                  args.preprocess, args.augmentations)
     default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
     args.readme = args.readme if default_features else None
@@ -156,10 +159,12 @@ def parse_args(argv=None):
 
 
 def features_name(backbone, test_time_flip, calibration_share=0.0, loss=DEFAULTS.embedding_loss,
-                  preprocess=DEFAULT_PREPROCESS):
-    """How records name a run's variant: features, loss, what was held out to calibrate k and stage
-    01's method where not the defaults, e.g. efficientnet_lite2+flip or efficientnet_lite0+arcface."""
+                  preprocess=DEFAULT_PREPROCESS, augmentations=DEFAULTS.augmentations):
+    """How records name a run's variant: features, loss, augmentations, what was held out to
+    calibrate k and stage 01's method where not the defaults, e.g. efficientnet_lite2+flip or
+    efficientnet_lite0+arcface."""
     return (backbone + ("+flip" if test_time_flip else "") + ("" if loss == DEFAULTS.embedding_loss else f"+{loss}")
+            + ("" if augmentations == DEFAULTS.augmentations else f"+{augmentations}_augmentations")
             + (f"+calibration{calibration_share:g}" if calibration_share else "")
             + ("" if preprocess == DEFAULT_PREPROCESS else f"+01{preprocess}"))
 
@@ -185,7 +190,7 @@ def run_protocol(protocol, args, command):
     for preprocess in (args.preprocess, "none"):
         known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
                                         test_time_flip=args.test_time_flip, calibration_share=args.calibration_share,
-                                        embedding_loss=args.loss)
+                                        embedding_loss=args.loss, augmentations=args.augmentations)
         if preprocess == "none" and not changed:
             records.append(_same_photos_record(records, args.preprocess))
             continue

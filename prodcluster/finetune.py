@@ -49,15 +49,20 @@ HEAD_BATCH_SIZE = 256  # cached vectors are cheap, and a contrastive batch needs
 DROPOUT = 0.2
 
 
-def augmentation(seed):
-    """How sellers vary one model's photo: mirror, turn, zoom, shift, light and colour.
+def augmentation(seed, kind=DEFAULTS.augmentations):
+    """How sellers vary one model's photo: mirror, turn, zoom, shift, light and colour; `seller`
+    adds what other cameras and angles do: pulled corners (perspective), soft focus and, now and
+    then, a grey photo.
 
     Takes and returns float RGB 0..255 batches; active only in training. Uncovered corners
     are filled white, like the shop backgrounds. Colours shift because one model comes in
     several colours.
     """
     fill = {"fill_mode": "constant", "fill_value": 255.0, "seed": seed}
-    return keras.Sequential([
+    extra = [keras.layers.RandomPerspective(factor=0.5, scale=0.3, fill_value=255.0, seed=seed),
+             keras.layers.RandomGaussianBlur(factor=0.3, value_range=(0, 255), seed=seed),
+             keras.layers.RandomGrayscale(factor=0.1, seed=seed)] if kind == "seller" else []
+    return keras.Sequential(extra + [
         keras.layers.RandomFlip("horizontal", seed=seed),
         keras.layers.RandomRotation(0.04, **fill),
         keras.layers.RandomZoom((-0.2, 0.2), **fill),
@@ -76,7 +81,7 @@ class Networks:
     """
 
     def __init__(self, backbone, n_classes, loss=DEFAULTS.embedding_loss, embedding_dim=DEFAULTS.embedding_dim,
-                 seed=DEFAULTS.seed):
+                 seed=DEFAULTS.seed, augmentations=DEFAULTS.augmentations):
         if loss not in EMBEDDING_LOSSES:
             raise ValueError(f"loss must be one of {', '.join(EMBEDDING_LOSSES)}, got {loss!r}")
         check_whole(embedding_dim, "embedding_dim", 2)
@@ -87,7 +92,7 @@ class Networks:
         to_loss = _loss_head(loss, n_classes)
 
         photos = keras.Input((size, size, 3), name="image")
-        pooled = keras.layers.Identity(name=BACKBONE_LAYER)(backbone(augmentation(seed)(photos)))
+        pooled = keras.layers.Identity(name=BACKBONE_LAYER)(backbone(augmentation(seed, augmentations)(photos)))
         embedding = _apply(embed, pooled)
         combined = keras.layers.Concatenate(name=COMBINED_LAYER)(
             [keras.layers.UnitNormalization(name="backbone_unit")(pooled), embedding])
@@ -260,7 +265,8 @@ def fine_tune(paths, targets, n_classes, settings):
     tf.config.experimental.enable_op_determinism()
     backbone = build_backbone(settings.backbone, settings.input_size,
                               settings.backbone_weights.get(settings.backbone), settings.cache)
-    nets = Networks(backbone, n_classes, settings.embedding_loss, settings.embedding_dim, settings.seed)
+    nets = Networks(backbone, n_classes, settings.embedding_loss, settings.embedding_dim, settings.seed,
+                    settings.augmentations)
     rows = training_and_validation_rows(targets, settings.validation_fraction, settings.seed)
     histories = [_train_head(nets, paths, targets, rows, settings)]
     if settings.finetune_blocks and settings.epochs:

@@ -55,6 +55,7 @@ BACKBONES = {
     "efficientnet_lite2": _efficientnet_lite(2, 260, width=1.1, depth=1.2),
 }
 EMBEDDING_LOSSES = ("supcon", "normsoftmax", "cosface", "arcface", "subcenter_arcface")
+AUGMENTATIONS = ("standard", "seller")
 FEATURE_LAYERS = ("combined", "embedding", "backbone_features")
 PREPROCESS_METHODS = ("auto", "grabcut", "grabcut_cluttered", "sobel_contour", "none")
 RUNTIMES = ("keras", "tflite")
@@ -130,6 +131,8 @@ class Settings:
                                    stages=("02",), least=1)
     embedding_loss: str = setting("supcon", "grouped unseen models best (docs/decisions.md)", stages=("02",),
                                   choices=EMBEDDING_LOSSES)
+    augmentations: str = setting("standard", "what the defaults were measured with; `seller` adds perspective, blur "
+                                 "and grey photos (docs/decisions.md)", stages=("02",), choices=AUGMENTATIONS)
     embedding_dim: int = setting(256, "room for many models; the size every measurement used", stages=("02",), least=2)
     finetune_blocks: int = setting(2, "the backbone's top blocks that train; 0 skips that phase", stages=("02",),
                                    least=0)

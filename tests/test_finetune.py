@@ -27,14 +27,25 @@ def photos(n, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
 
 
-def test_augmentation_keeps_shape_and_pixel_range_and_is_off_at_inference():
+@pytest.mark.parametrize("kind", ["standard", "seller"])
+def test_augmentation_keeps_shape_and_pixel_range_and_is_off_at_inference(kind):
     images = photos(4)
-    augment = finetune.augmentation(seed=1)
+    augment = finetune.augmentation(seed=1, kind=kind)
     varied = np.asarray(augment(images, training=True))
     assert varied.shape == images.shape and varied.dtype == np.float32
     assert varied.min() >= -1e-3 and varied.max() <= 255 + 1e-3
     assert not np.allclose(varied, images)
     np.testing.assert_array_equal(np.asarray(augment(images, training=False)), images)
+
+
+def test_seller_augmentation_pulls_corners_white_blurs_and_greys():
+    seller = finetune.augmentation(seed=2, kind="seller")
+    perspective, blur, grey = seller.layers[:3]
+    assert [type(layer).__name__ for layer in (perspective, blur, grey)] == [
+        "RandomPerspective", "RandomGaussianBlur", "RandomGrayscale"]
+    pulled = np.asarray(perspective(np.zeros((16, SIZE, SIZE, 3), np.float32), training=True))
+    assert 0 < (pulled == 255).mean() < 0.5  # the corners a pulled photo no longer covers are white
+    assert len(finetune.augmentation(seed=2).layers) == len(seller.layers) - 3
 
 
 def test_phase_one_trains_only_the_head(nets):

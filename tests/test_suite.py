@@ -55,6 +55,8 @@ def test_other_features_go_to_their_own_records_and_leave_the_readme_alone():
     assert args.results.name == "suite_efficientnet_lite2+flip"
     assert suite.parse_args([]).results == suite.RESULTS
     assert suite.parse_args(["--loss", "arcface"]).results.name == "suite_efficientnet_lite0+arcface"
+    assert (suite.parse_args(["--augmentations", "seller", "--preprocess", "grabcut"]).results.name
+            == "suite_efficientnet_lite0+seller_augmentations+01grabcut")
     joined = suite.parse_args(["--backbone", "efficientnet_lite0+efficientnet_lite1"])
     assert joined.results.name == "suite_efficientnet_lite0+efficientnet_lite1" and joined.readme is None
     with pytest.raises(SystemExit):
