@@ -23,13 +23,20 @@ def machine():
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
-def git_commit():
-    """The short commit hash of the checkout, or None outside git."""
+def _checked_out():
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+_LOADED_FROM = _checked_out()  # read once: a commit made while a long benchmark runs is not the code it runs
+
+
+def git_commit():
+    """The short commit hash checked out when this process loaded its code, or None outside git."""
+    return _LOADED_FROM
 
 
 def replace_block(path, start, end, text):
