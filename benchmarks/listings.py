@@ -47,11 +47,9 @@ class ListingSpec:
 
     def photo_counts(self):
         """Photos per model: log-normal for `studio`, Pareto (most models small) otherwise."""
-        rng = np.random.default_rng([self.seed, 7])
         if self.kind == "long_tail":
-            raw = self.min_photos * (1 + rng.pareto(1.1, self.n_models))
-        else:
-            raw = rng.lognormal(np.log(12), 0.8, self.n_models)
+            return long_tailed_counts(self.n_models, self.seed, self.min_photos, self.max_photos)
+        raw = np.random.default_rng([self.seed, 7]).lognormal(np.log(12), 0.8, self.n_models)
         return [int(count) for count in np.clip(np.round(raw), self.min_photos, self.max_photos)]
 
     def specs(self):
@@ -69,6 +67,12 @@ class ListingSpec:
 
     def photographer(self):
         return None  # the demo's flat drawings
+
+
+def long_tailed_counts(n_models, seed, min_photos, max_photos):
+    """Photos per model from a Pareto law (most models small), clipped to [min_photos, max_photos]."""
+    raw = min_photos * (1 + np.random.default_rng([seed, 7]).pareto(1.1, n_models))
+    return [int(count) for count in np.clip(np.round(raw), min_photos, max_photos)]
 
 
 def write_listing_set(root, set_name, spec, overwrite=False):

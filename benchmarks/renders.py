@@ -432,10 +432,7 @@ class RenderSpec:
     max_photos: int
 
     def photo_counts(self):
-        """Photos per model: a Pareto law (most models small), clipped to [min_photos, max_photos]."""
-        rng = np.random.default_rng([self.seed, 7])
-        raw = self.min_photos * (1 + rng.pareto(1.1, self.n_models))
-        return [int(count) for count in np.clip(np.round(raw), self.min_photos, self.max_photos)]
+        return listings.long_tailed_counts(self.n_models, self.seed, self.min_photos, self.max_photos)
 
     def specs(self):
         return [model_spec(index, self.seed) for index in range(self.n_models)]
