@@ -264,7 +264,7 @@ def summary(records, command, seconds):
         ours = mine["ours"]
         none = next((e for e in records if e["protocol"] == protocol and e["method"] == "ours"
                      and e["preprocess"] == "none"), None)
-        row = {"protocol": protocol, "role": ours["role"], "variation": ours.get("variation"),
+        row = {"protocol": protocol, "role": ours["role"], "variation": list(BY_NAME[protocol].variation),
                "k_true": ours["k_true"], "k_pred": ours["k_pred"],
                "k_source": ours.get("k_source", ours["k_criterion"]), "k_error": ours["k_error"],
                "ari_default": ours["ari_all"], "ari_unseen": ours["ari_unseen"],
