@@ -92,7 +92,7 @@ def remove_background(rgb, method=DEFAULT_METHOD):
     """
     check_method(method)
     _check_rgb(rgb)
-    if method == "none" or method == "grabcut_cluttered" and background_kind(rgb) != CLUTTERED_KIND:
+    if method == "none" or (method == "grabcut_cluttered" and background_kind(rgb) != CLUTTERED_KIND):
         return Removal(rgb.copy(), _whole(rgb), UNCHANGED)
     if method == "sobel_contour":
         return _painted(rgb, sobel_contour_mask(rgb))
