@@ -129,9 +129,9 @@ class Settings:
                                stages=("02",), least=0)
     augmented_views: int = setting(4, "augmented copies of every photo cached for the head phase",
                                    stages=("02",), least=1)
-    embedding_loss: str = setting("supcon", "grouped unseen models best; each cosine-softmax loss lost on at least two of "
-                                  "four listing sets (docs/decisions.md)", stages=("02",),
-                                  choices=EMBEDDING_LOSSES)
+    embedding_loss: str = setting(
+        "supcon", "grouped unseen models best; each cosine-softmax loss lost on at least two of four listing sets "
+        "(docs/decisions.md)", stages=("02",), choices=EMBEDDING_LOSSES)
     augmentations: str = setting("standard", "`seller` (perspective, blur, grey photos) lost 0.019 mean ARI on "
                                  "four tune sets (docs/decisions.md)", stages=("02",), choices=AUGMENTATIONS)
     embedding_dim: int = setting(256, "room for many models; the size every measurement used", stages=("02",), least=2)
