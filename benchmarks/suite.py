@@ -30,8 +30,8 @@ from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
 from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
-from prodcluster.settings import (AUGMENTATIONS, BACKBONES, DEFAULTS, EMBEDDING_LOSSES, PREPROCESS_METHODS,  # noqa: E402
-                                  Settings)
+from prodcluster.settings import (AUGMENTATIONS, BACKBONES, DEFAULTS, EMBEDDING_LOSSES,  # noqa: E402
+                                  PREPROCESS_METHODS, Settings)
 
 RESULTS = REPO / "benchmarks" / "results" / "suite"
 START, END = "<!-- suite:start -->", "<!-- suite:end -->"
