@@ -99,8 +99,8 @@ def model_spec(index, seed):
     return RenderedModel(f"S{seed}M{index + 1:03d}", category, tuple(_BUILDERS[category](rng)), colourways)
 
 
-def _surface_texture(rng, stripes_allowed=True):
-    kinds = ["solid", "material", "print"] + (["stripes", "checks", "dots"] if stripes_allowed else [])
+def _surface_texture(rng):
+    kinds = ["solid", "material", "print", "stripes", "checks", "dots"]
     kind = kinds[rng.integers(len(kinds))]
     if kind == "material":
         return ("material", MATERIALS[rng.integers(len(MATERIALS))], float(rng.uniform(0.5, 2.0)))
@@ -277,7 +277,7 @@ def _even_steps(coarse, axis, pixels_per_unit):
 # ----- textures -----
 
 @lru_cache(maxsize=None)
-def _photograph(name):
+def _sample_photo(name):
     """A bundled sample photograph as float RGB."""
     image = getattr(skimage.data, name)()
     if image.ndim == 2:
@@ -287,7 +287,7 @@ def _photograph(name):
 
 def _lookup(name, s, t, window=(0.0, 0.0, 1.0, 1.0), tiles=1.0):
     """Colours of photograph `name` at texture coordinates (s, t) in [0, 1], inside `window`."""
-    image = _photograph(name)
+    image = _sample_photo(name)
     left, top, width, height = window
     x = left + width * np.mod(s * tiles, 1.0)
     y = top + height * (1 - np.mod(t * tiles, 1.0))
