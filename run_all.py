@@ -10,7 +10,7 @@ from prodcluster import cli
 
 def main(argv=None):
     parser = cli.parser(__doc__, "preprocess", "train_fraction", "calibration_share", "use_finetuned", *cli.NETWORK,
-                        "epochs", "finetuned_from", *cli.ENGINE, *cli.CLUSTERING)
+                        "epochs", "finetuned_from", "self_training", *cli.ENGINE, *cli.CLUSTERING)
     args = cli.add_weights_option(parser).parse_args(argv)
     from prodcluster import pipeline
     pipeline.run_all(cli.settings(config, args), force=args.force)

@@ -173,6 +173,8 @@ def record(test, timer, method, command, facts):
             "recall_at_1_unseen": report["recall_at_1_unseen"], "k_criterion": info.get("k_criterion"),
             "k_source": info.get("k_criterion"),  # "calibrated", or the criterion that chose k
             **({"calibration": info["calibration"]} if info.get("calibration") else {}),
+            **({"self_training": report["features"]["self_training"]} if "self_training" in report["features"]
+               else {}),
             "cluster_method": info["method"], "backbone": test.backbone,
             "loss": test.embedding_loss if test.use_finetuned else None,
             "augmentations": test.augmentations if test.use_finetuned else None, "image_size": test.input_size,

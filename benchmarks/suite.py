@@ -28,7 +28,7 @@ import config  # noqa: E402
 from benchmarks import fashion_mnist, fmnist_data, listings, renders, scenes  # noqa: E402
 from benchmarks.background_eval import read_mask  # noqa: E402
 from benchmarks.run_facts import git_commit, machine, publish  # noqa: E402
-from prodcluster import background, demo, handoff, metrics, stages  # noqa: E402
+from prodcluster import background, demo, handoff, metrics, stages, updates  # noqa: E402
 from prodcluster.fileio import read_json, write_json  # noqa: E402
 from prodcluster.settings import (AUGMENTATIONS, BACKBONES, DEFAULTS, EMBEDDING_LOSSES,  # noqa: E402
                                   PREPROCESS_METHODS, Settings)
@@ -137,6 +137,8 @@ def parse_args(argv=None):
                         help="stage 02's loss (default: %(default)s)")
     parser.add_argument("--augmentations", default=DEFAULTS.augmentations, choices=AUGMENTATIONS,
                         help="stage 02's augmentations (default: %(default)s)")
+    parser.add_argument("--self-training", action="store_true",
+                        help="fine-tune again on the clearest clusters of each test set, then cluster again")
     parser.add_argument("--results", type=Path,
                         help="where the JSON records go (default: benchmarks/results/suite, or suite_<features> for "
                              "other features than the defaults)")
@@ -148,7 +150,7 @@ def parse_args(argv=None):
     except ValueError as error:
         parser.error(str(error))
     args.features = features_name(args.backbone, args.test_time_flip, args.calibration_share, args.loss,
-                                  args.preprocess, args.augmentations)
+                                  args.preprocess, args.augmentations, args.self_training)
     default_features = args.features == features_name(DEFAULTS.backbone, DEFAULTS.test_time_flip)
     args.results = args.results or (RESULTS if default_features else RESULTS.with_name(f"suite_{args.features}"))
     args.readme = args.readme if default_features else None
@@ -159,14 +161,16 @@ def parse_args(argv=None):
 
 
 def features_name(backbone, test_time_flip, calibration_share=0.0, loss=DEFAULTS.embedding_loss,
-                  preprocess=DEFAULT_PREPROCESS, augmentations=DEFAULTS.augmentations):
+                  preprocess=DEFAULT_PREPROCESS, augmentations=DEFAULTS.augmentations,
+                  self_training=DEFAULTS.self_training):
     """How records name a run's variant: features, loss, augmentations, what was held out to
-    calibrate k and stage 01's method where not the defaults, e.g. efficientnet_lite2+flip or
-    efficientnet_lite0+arcface."""
+    calibrate k, stage 01's method and self-training where not the defaults, e.g.
+    efficientnet_lite2+flip or efficientnet_lite0+arcface."""
     return (backbone + ("+flip" if test_time_flip else "") + ("" if loss == DEFAULTS.embedding_loss else f"+{loss}")
             + ("" if augmentations == DEFAULTS.augmentations else f"+{augmentations}_augmentations")
             + (f"+calibration{calibration_share:g}" if calibration_share else "")
-            + ("" if preprocess == DEFAULT_PREPROCESS else f"+01{preprocess}"))
+            + ("" if preprocess == DEFAULT_PREPROCESS else f"+01{preprocess}")
+            + ("+self_training" if self_training else ""))
 
 
 def protocol_settings(protocol, root, preprocess, quick, **features):
@@ -190,7 +194,8 @@ def run_protocol(protocol, args, command):
     for preprocess in (args.preprocess, "none"):
         known, test = protocol_settings(protocol, root, preprocess, args.quick, backbone=args.backbone,
                                         test_time_flip=args.test_time_flip, calibration_share=args.calibration_share,
-                                        embedding_loss=args.loss, augmentations=args.augmentations)
+                                        embedding_loss=args.loss, augmentations=args.augmentations,
+                                        self_training=args.self_training)
         if preprocess == "none" and not changed:
             records.append(_same_photos_record(records, args.preprocess))
             continue
@@ -204,6 +209,9 @@ def run_protocol(protocol, args, command):
             records += _clusterings(plain, timer, command, base, "_no_finetune")
         timer.run("02 fine-tune", lambda: stages.fine_tune(known), len(handoff.load_labels(known)))
         timer.run("03 fine-tuned", lambda: stages.extract_features(test), facts["test_count"])
+        if test.self_training:
+            stages.cluster(test)
+            timer.run("self-training", lambda: updates.self_train(test), facts["test_count"])
         records += _clusterings(test, timer, command, base, "")
     return records
 

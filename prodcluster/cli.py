@@ -34,6 +34,7 @@ WHAT = {
     "image_size": "network input size in pixels",
     "batch_size": "photos per batch",
     "epochs": "fine-tuning epochs of the top blocks",
+    "self_training": "fine-tune again on the clearest clusters of the run, then features and clusters again",
     "use_finetuned": "use the plain pretrained backbone, without fine-tuning",
     "finetuned_from": "use the network fine-tuned on this other data set",
     "feature_layer": "layer of the fine-tuned network to read",

@@ -52,9 +52,10 @@ def load_calibration(settings):
 
 
 def trained_on(settings):
-    """The data set whose known models the features' network saw, as stage 03 recorded it."""
+    """The data set whose known models the features' network saw, as stage 03 (or self-training) recorded it."""
     path = settings.path("features_info")
-    recorded = read_json(path).get("finetuned_on") if path.is_file() else None
+    info = read_json(path) if path.is_file() else {}
+    recorded = info.get("self_training", {}).get("known_models_from") or info.get("finetuned_on")
     return recorded or settings.finetuned_from or settings.dataset
 
 

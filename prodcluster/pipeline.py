@@ -41,8 +41,8 @@ def _require_dataset(settings):
 
 
 def run_all(settings, force=False):
-    """Labels, background removal, split, fine-tuning (unless USE_FINETUNED is off), features, clustering,
-    scores, pictures."""
+    """Labels, background removal, split, fine-tuning (unless USE_FINETUNED is off), features, clustering
+    (then self-training where SELF_TRAINING is on), scores, pictures."""
     settings = settings.validate()
     if settings.dataset == "demo":
         from .demo import ensure_demo
@@ -51,12 +51,18 @@ def run_all(settings, force=False):
     for stage in STAGES:
         if stage.name == "02" and not settings.use_finetuned:
             continue
-        start = time.perf_counter()
-        run_stage(stage.name, settings, force=force)
-        seconds[stage.name] = time.perf_counter() - start
-        print(f"[{stage.name}] {seconds[stage.name]:.1f} s")
+        _timed(seconds, stage.name, lambda: run_stage(stage.name, settings, force=force))
+        if stage.name == "04" and settings.self_training:
+            _timed(seconds, "self-training", lambda: _self_train(settings))
     print("wall time per stage: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
     return seconds
+
+
+def _timed(seconds, name, step):
+    start = time.perf_counter()
+    step()
+    seconds[name] = time.perf_counter() - start
+    print(f"[{name}] {seconds[name]:.1f} s")
 
 
 def assign_new_photos(settings, folder, batch):
@@ -83,6 +89,24 @@ def apply_review(settings, path):
         _restamp(settings, updates.apply_review, ("04",))  # the split stays out of date: it learns the review
         _refresh_results(settings)
     return applied
+
+
+def self_train(settings):
+    """Self-training on a finished run, then the scores and pictures again."""
+    settings = settings.validate()
+    _require_dataset(settings)
+    _require_whole_run(settings)
+    pseudo = _self_train(settings)
+    if pseudo is not None:
+        _refresh_results(settings)
+    return pseudo
+
+
+def _self_train(settings):
+    pseudo = updates.self_train(settings)
+    if pseudo is not None:
+        _restamp(settings, updates.self_train, ("03", "04"))
+    return pseudo
 
 
 def _require_whole_run(settings, besides=()):

@@ -143,6 +143,9 @@ class Settings:
                                            stages=("02",), least=0)
     min_finetune_photos: int = setting(20, "fewer photos of known models teach noise: plain features instead",
                                        stages=("02",), least=1)
+    self_training: bool = setting(
+        False, "off until the suite shows that pseudo-models from the run's own clusters help (docs/decisions.md)",
+        stages=("03",))
     use_finetuned: bool = setting(True, "fine-tuned features group unseen models better (docs/decisions.md)",
                                   stages=("03",))
     finetuned_from: str | None = setting(None, "use the network fine-tuned on another data set", stages=("03",))
@@ -326,11 +329,13 @@ FILES = {
     "metrics": ("data", "metrics.json"),
     "added": ("data", "added.csv"),
     "reviewed": ("data", "reviewed.csv"),  # photos of reviewed clusters and their model ("": marked not a product)
+    "pseudo_models": ("data", "pseudo_models.csv"),  # photos self-training learnt from, and their pseudo-model
     "stamps": ("data", "stamps"),
     "network": ("models", "finetuned.keras"),
     "classes": ("models", "classes.json"),
     "history": ("models", "history.csv"),
     "learning_curve": ("models", "learning_curve.png"),
+    "self_trained": ("models", "self_trained"),  # the self-trained network's own MODEL_DIR, its files as above
     "k_chart": ("result", "k_criterion.png"),
     "tsne": ("result", "tsne.png"),
     "umatrix": ("result", "umatrix.png"),
@@ -342,7 +347,8 @@ FILES = {
     "clusters_export": ("result", "clusters.csv"),
     "projector": ("result", "projector"),
 }
-MODEL_FILES = tuple(name for name, (folder, _) in FILES.items() if folder == "models")  # stage 02 writes these
+MODEL_FILES = tuple(name for name, (folder, _) in FILES.items()  # stage 02 writes these
+                    if folder == "models" and name != "self_trained")
 
 
 def describe():

@@ -160,20 +160,26 @@ def _fine_tune_one(settings):
         log.warning("02: no known model to learn from (%s): skipped; stage 03 uses the plain pretrained %s",
                     why, settings.backbone)
         return _no_network(settings)
-    from . import finetune, visual
+    from . import finetune
     paths, targets = finetune.class_photos(classes, settings.train_img)
     if not finetune.enough_to_learn(len(classes), len(paths), settings):
         return _no_network(settings)
     network, history = finetune.fine_tune(paths, targets, len(classes), settings)
+    save_network(settings, network, history, classes)
+    return history
+
+
+def save_network(settings, network, history, classes):
+    """The fine-tuned network, its classes (in target order), history and learning curve, into MODEL_DIR."""
+    from . import visual
     with atomic_path(settings.path("network")) as tmp:
         network.save(tmp)
     write_json(settings.path("classes"), {
-        "classes": classes, "backbone": settings.backbone, "image_size": settings.input_size,
+        "classes": list(classes), "backbone": settings.backbone, "image_size": settings.input_size,
         "loss": settings.embedding_loss, "embedding_dim": settings.embedding_dim,
         "finetune_blocks": settings.finetune_blocks, "feature_layers": list(FEATURE_LAYERS)})
     write_csv(settings.path("history"), history)
     visual.plot_learning_curve(history, settings.path("learning_curve"))
-    return history
 
 
 def _no_network(settings):

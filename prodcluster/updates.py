@@ -1,11 +1,13 @@
-"""Steps that change a finished run without clustering it again: new photos (stage 05) and a review.
+"""Steps that change a finished run: new photos (stage 05), a review, and self-training.
 
 Stage 05 puts new photos into the run's clusters or new ones (assign.py decides); a review
 replays the corrections made on review.html (corrections.py). Both extend the hand-off files
-of stages 00 to 04 in place, keep the earlier photos' cluster numbers, and take the files they
-declare they write as the earlier stages' own (pipeline.py restamps them), so those stages
-stay up to date without running again.
+of stages 00 to 04 in place and keep the earlier photos' cluster numbers. Self-training
+(self_training.py) fine-tunes a second network and writes stage 03's and 04's files anew.
+Each takes the files it declares it writes as the earlier stages' own (pipeline.py restamps
+them), so those stages stay up to date without running again.
 """
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,9 +19,13 @@ from . import labels
 from .fileio import atomic_path, load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
 from .files import Of, declares
 from .freshness import fingerprint
-from .handoff import (load_clustered, load_image_list, load_labels, load_rejected, record_rejected, rejected_frame,
-                      reviewed_models, run_id)
+from .handoff import (known_models, load_clustered, load_image_list, load_labels, load_rejected, record_rejected,
+                      rejected_frame, reviewed_models, run_id, trained_on)
+from .settings import FILES
+from . import stages
 from .stages import UNCLUSTERED
+
+log = logging.getLogger(__name__)
 
 NEW_PHOTO_COLUMNS = ["file", "batch", "outcome", "cluster", "similarity"]
 
@@ -31,7 +37,7 @@ def _recorded_network_data_set(settings):
 
 
 @declares(reads=["features_info", Of("network", _recorded_network_data_set),
-                 Of("classes", _recorded_network_data_set)],
+                 Of("classes", _recorded_network_data_set), "self_trained"],
           writes=["raw_img", "img", "labels", "image_list", "labels_true", "features", "feature_files", "predictions",
                   "labels_pred", "clustering", "added"], updates=["rejected"], caches=["cache"])
 def assign_new_photos(settings, folder, batch):
@@ -78,7 +84,7 @@ def _network_of(settings, info):
     """Settings that read photos with the network stage 03 recorded in features.json, checked against it."""
     from .features import feature_source
     tuned = info["source"] != "pretrained"
-    network = settings.replace(
+    network = (self_trained_network(settings) if "self_training" in info else settings).replace(
         backbone=info["backbone"], image_size=info.get("image_size"), use_finetuned=tuned,
         finetuned_from=info.get("finetuned_on") if info.get("finetuned_on") != settings.dataset else None,
         feature_layer=info["layer"] if tuned else settings.feature_layer,
@@ -257,3 +263,65 @@ def _write_reviewed_models(settings, models, not_product):
     merged = {**reviewed_models(settings), **models, **{name: "" for name in not_product}}
     write_csv(settings.path("reviewed"), pd.DataFrame({"file": list(merged), "model": list(merged.values())}))
     return merged
+
+
+def self_trained_network(settings):
+    """Settings whose fine-tuned network is the self-trained one, in this data set's own models folder."""
+    return settings.replace(model_dir=f"{settings.model_dir}/{FILES['self_trained'][1]}", finetuned_from=None,
+                            calibration_share=0.0)
+
+
+@declares(reads=["labels", "img", "reviewed", "features_info", Of("split", trained_on), Of("train_img", trained_on)],
+          writes=["pseudo_models", "self_trained", *stages.extract_features.declared.writes,
+                  *stages.cluster.declared.writes],
+          updates=["rejected"], caches=["cache"])
+def self_train(settings):
+    """Fine-tune a second network on the known models and the run's clearest clusters (self_training.py), then
+    write the features and clusters again with it; return the pseudo-models' table, or None where nothing changed.
+
+    Features that a self-trained network made already are left as they are, so a rerun changes nothing."""
+    from . import finetune, self_training
+    if "self_training" in read_json(settings.path("features_info")):
+        print("self-training: the features come from a self-trained network already; nothing changed")
+        return None
+    if len(settings.backbones) > 1:
+        raise ValueError(f"self-training fine-tunes one backbone, but BACKBONE is {settings.backbone}")
+    run = load_clustered(settings)
+    source = settings.replace(dataset=trained_on(settings))
+    classes = sorted(known_models(source))
+    pseudo = _pseudo_models(settings, run, set(classes) if source.dataset == settings.dataset else set())
+    paths, targets = finetune.class_photos(classes, source.train_img) if classes else ([], np.zeros(0, int))
+    names, pseudo_targets = np.unique(pseudo["model"].to_numpy(dtype=str), return_inverse=True)
+    if len(names) < finetune.MIN_FINETUNE_MODELS or len(paths) + len(pseudo) < settings.min_finetune_photos:
+        log.warning("self-training: only %d clusters hold %d or more clearly placed photos (%d in all); too few "
+                    "to learn from, so the run is left as it is", len(names), self_training.MIN_PHOTOS, len(pseudo))
+        return None
+    if settings.calibration_share:
+        log.warning("self-training: stage 04 chooses k by %s again; the calibration models taught the first "
+                    "network's vectors only", settings.k_criterion)
+    write_csv(settings.path("pseudo_models"), pseudo)
+    trained = self_trained_network(settings)
+    paths += [settings.img / name for name in pseudo["file"]]
+    targets = np.concatenate([targets, len(classes) + pseudo_targets])
+    network, history = finetune.fine_tune(paths, targets, len(classes) + len(names), trained)
+    stages.save_network(trained, network, history, [*classes, *names])
+    info = stages.extract_features(trained)
+    info["self_training"] = {"known_models_from": source.dataset if classes else None, "known_models": len(classes),
+                             "pseudo_models": len(names), "pseudo_photos": len(pseudo), "photos": len(run.files)}
+    write_json(settings.path("features_info"), info)
+    print(f"self-training: fine-tuned again on {len(classes)} known models and {len(names)} pseudo-models "
+          f"({len(pseudo)} of the {len(run.files)} clustered photos)")
+    stages.cluster(settings)
+    return pseudo
+
+
+def _pseudo_models(settings, run, known):
+    """Table (file, model) of the clearest photos of the run's clusters, leaving out the photos fine-tuning
+    learns already: those of `known` models and of reviewed clusters."""
+    from . import self_training
+    reviewed = reviewed_models(settings)
+    true_models = run.models if run.models is not None else np.full(len(run.files), "")
+    usable = np.array([name not in reviewed and model not in known for name, model in zip(run.files, true_models)])
+    files = np.array(run.files, dtype=object)[usable]
+    pseudo = self_training.pseudo_models(run.features[usable], run.clusters[usable])
+    return pd.DataFrame({"file": files[pseudo != ""], "model": pseudo[pseudo != ""]})

@@ -11,7 +11,7 @@ from prodcluster.settings import BACKBONES, DEFAULTS, Settings
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = ("00_make_labels_true.py", "01_img_preprocess.py", "make_training_image_folders.py",
            "02_feature_network_fine_tuning.py", "03_extract_features.py", "04_cluster_som.py", "evaluation.py",
-           "visualize.py", "run_all.py")
+           "visualize.py", "run_all.py", "self_train.py")
 HEAVY = ("prodcluster.pipeline", "pandas", "cv2", "sklearn", "tensorflow", "matplotlib")
 HELP_THEN_MODULES = """
 import runpy, sys
@@ -55,7 +55,7 @@ def test_seed_is_offered_only_where_it_shapes_the_stage(helps):
 
 def test_run_all_takes_the_options_an_own_photo_run_needs(helps):
     for flag in ("--cluster-k", "--k-criterion", "--finetuned-from", "--train-fraction", "--skip-finetune",
-                 "--preprocess", "--backbone"):
+                 "--preprocess", "--backbone", "--self-training"):
         assert flag in helps["run_all.py"], flag
 
 
