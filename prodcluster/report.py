@@ -396,6 +396,10 @@ def _page(run, clusters, pairs):
 def _summary(run, clusters):
     features = run.features_info
     described = f", features: {_text(features.get('backbone'))} ({_text(features.get('source'))})"
+    if "self_training" in features:
+        learnt = features["self_training"]
+        described += (f", self-trained on {learnt['known_models']} known models and {learnt['pseudo_models']} "
+                      f"clusters taken as pseudo-models ({learnt['pseudo_photos']} photos)")
     small = (_note(f"Only {len(run.files)} photos: at this size the scores and the number of clusters say little.")
              if len(run.files) < SMALL_SET_PHOTOS else "")
     return (f"<p>{len(run.listed)} photos listed, {len(run.files)} clustered, {len(run.rejections)} rejected; "

@@ -1,6 +1,6 @@
 """Each step opens only the files its declaration lists (files.py): recorded by Python's audit hooks.
 
-Every stage, stage 05 and a review run once on a tiny demo; every file each opens, lists,
+Every stage, stage 05, a review and self-training run once on a tiny demo; every file each opens, lists,
 links, renames onto or deletes inside the work folder is recorded while it runs. A read must
 be declared as read, updated or cached, or be one of the step's own outputs (resumed or
 extended); a write must be declared as written, updated or cached. Temporary files count
@@ -79,7 +79,7 @@ def run(tmp_path_factory, settings_at):
     root = tmp_path_factory.mktemp("declared")
     settings = settings_at(root).replace(epochs=1, head_epochs=2, augmented_views=1, finetune_blocks=0, runtime="keras",
                                          tsne_perplexity=3, train_fraction=0.75, calibration_share=0.5)
-    make_demo(settings.raw_img, n_models=8, photos_per_model=3, seed=11)  # 3 models fine-tune, 3 calibrate
+    make_demo(settings.raw_img, n_models=8, photos_per_model=5, seed=11)  # 3 models fine-tune, 3 calibrate
     return settings
 
 
@@ -100,3 +100,8 @@ def test_stage_05_and_a_review_open_only_what_they_declare(run, tmp_path):
                         "decisions": [{"action": "name", "clusters": [0], "name": "Boot", "photos": []}]})
     check(updates.apply_review, run, review)
     assert handoff.reviewed_models(run)
+
+
+def test_self_training_opens_only_what_it_declares(run):
+    touched = check(updates.self_train, run)
+    assert run.path("pseudo_models") in touched["write"], "no pseudo-model was learnt: the check saw too little"

@@ -56,7 +56,9 @@ def test_self_training_learns_pseudo_models_and_a_rerun_changes_nothing(settings
     assert set(pseudo["file"]) <= set(handoff.load_image_list(settings))
     metrics = read_json(settings.path("metrics"))
     assert metrics["features"]["model"].startswith(f"models/{settings.dataset}/self_trained/")
-    assert metrics["scores"]["seen"]["n_models"] == 3  # pseudo-models are not scored as seen
+    assert metrics["scores"]["seen"]["k_true"] == 3  # pseudo-models are not scored as seen
+    report = settings.path("report").read_text()
+    assert f"self-trained on 3 known models and {info['pseudo_models']} clusters taken as pseudo-models" in report
     predictions = settings.path("predictions").read_bytes()
 
     pipeline.run_all(settings)  # every stage up to date, the features self-trained already
