@@ -15,14 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import labels
+from . import labels, stages
 from .fileio import atomic_path, load_npy, read_csv, read_json, save_npy, write_csv, write_json, write_lines
 from .files import Of, declares
 from .freshness import fingerprint
 from .handoff import (known_models, load_clustered, load_image_list, load_labels, load_rejected, record_rejected,
                       rejected_frame, reviewed_models, run_id, trained_on)
 from .settings import FILES
-from . import stages
 from .stages import UNCLUSTERED
 
 log = logging.getLogger(__name__)
