@@ -272,7 +272,7 @@ def fine_tune(paths, targets, n_classes, settings):
     if settings.finetune_blocks and settings.epochs:
         histories.append(_train_top_blocks(nets, paths, targets, rows, settings))
     frame = pd.concat(histories, ignore_index=True)
-    log.info("02: %s on %d photos of %d known models; %s", settings.backbone, len(paths), n_classes,
+    log.info("02: %s on %d photos of %d models; %s", settings.backbone, len(paths), n_classes,
              ", ".join(f"{phase}: {len(rows)} epochs" for phase, rows in frame.groupby("phase", sort=False)))
     return nets.network, frame
 
