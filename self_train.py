@@ -13,7 +13,7 @@ from prodcluster import cli
 
 
 def main(argv=None):
-    parser = cli.parser(__doc__, "epochs", *cli.NETWORK[2:], *cli.ENGINE, stages=("02", "03", "04"), skips=False)
+    parser = cli.parser(__doc__, "epochs", "batch_size", *cli.ENGINE, stages=("02", "03", "04"), skips=False)
     args = parser.parse_args(argv)
     from prodcluster import pipeline
     pipeline.self_train(cli.settings(config, args))
