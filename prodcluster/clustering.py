@@ -22,7 +22,7 @@ import numpy as np
 from minisom import MiniSom
 from sklearn.cluster import HDBSCAN, KMeans, linkage_tree, ward_tree
 from sklearn.decomposition import PCA
-from sklearn.metrics import pairwise_distances_argmin, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin, silhouette_score
 from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 from sklearn.neighbors import kneighbors_graph
 
@@ -34,6 +34,8 @@ IMAGES_PER_COMPONENT = 4
 MIN_AUTO_COMPONENTS = 16
 MAX_AUTO_COMPONENTS = 256
 MIN_MEAN_CLUSTER_SIZE = 3  # candidate k stop at N/3 (and at max_k)
+AGREEMENT_SUPPORT = 0.25  # a group the maps agree on stands where one map gave it this share of a cluster
+AGREEMENT_TIE = 0.25  # the agreement stands unless its silhouette is this share below the typical map's
 PCA_SAMPLE = 20_000  # most vectors the PCA is fitted on: above every benchmark set, whose results stay as they were
 
 _SOM_TRAINING = {
@@ -60,6 +62,7 @@ SOM_DEFAULTS = {
     "linkage_tie": 0.02,  # a later linkage must beat the best silhouette so far by this share: less is noise of the map
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
+    "maps": DEFAULTS.som_maps,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
     **_K_CHOICE,
 }
 SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
@@ -115,6 +118,8 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
     if "criterion" in settings and not set(settings["criterion"].split("+")) <= set(CRITERIA):
         raise ValueError(f"unknown criterion {settings['criterion']!r}; choose one of {sorted(CRITERIA)}, "
                          "or several joined by '+'")
+    if "maps" in settings:
+        check_whole(settings["maps"], "maps")
     for name in ("modularity_tie", "silhouette_tie", "linkage_tie"):
         tie = settings.get(name, 0.0)
         if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
@@ -135,6 +140,60 @@ def _merged_options(method, defaults, options):
 
 
 def _cluster_som(data, seed, k, settings):
+    if k is not None or settings["maps"] == 1:
+        return _one_map(data, seed, k, settings)
+    maps = [_one_map(data, seed + offset, None, dict(settings)) for offset in range(settings["maps"])]
+    return _agreement(data, maps, sample_rows(len(data), settings["sample_size"], seed))
+
+
+def _agreement(data, maps, sample):
+    """What the maps agree on: the typical map (the one most like the others, by ARI), cut where the others cut.
+
+    One map's count moves with its seed, and where groups are uneven each map merges other
+    small models; the groups no map merges with another are what the data separates. The
+    agreement is kept unless its silhouette falls more than AGREEMENT_TIE below the typical
+    map's: then the maps disagree on the scale itself, and the typical map stands. Its pictures
+    are kept; each node joins the nearest agreed cluster. The measurements are in docs/decisions.md.
+    """
+    all_labels = np.stack([result.labels for result in maps])
+    index = int(np.argmax([sum(adjusted_rand_score(a, b) for b in all_labels) for a in all_labels]))
+    typical = maps[index]
+    agreed = agreed_groups(all_labels)
+    silhouettes = _silhouettes(cosine_distances(data[sample]), {"agreed": agreed[sample],
+                                                                "typical": typical.labels[sample]})
+    kept = silhouettes["agreed"] >= silhouettes["typical"] - AGREEMENT_TIE * abs(silhouettes["typical"])
+    typical.settings["agreement"] = {"maps_k": [result.k for result in maps], "typical_map": index,
+                                     "k": int(agreed.max()) + 1, "kept": bool(kept), **{
+                                         f"{name}_silhouette": round(value, 4) for name, value in silhouettes.items()}}
+    if kept:
+        centres = np.stack([data[agreed == cluster].mean(axis=0) for cluster in range(agreed.max() + 1)])
+        grid = typical.node_labels.shape
+        node_labels = pairwise_distances_argmin(typical.som_weights.reshape(-1, data.shape[1]), centres)
+        typical.labels, node_labels = numbered_by_size(agreed, node_labels)
+        typical.node_labels, typical.k = node_labels.reshape(grid), int(agreed.max()) + 1
+    return typical
+
+
+def agreed_groups(all_labels, least_support=AGREEMENT_SUPPORT):
+    """Group labels (0..g-1) on which every row of `all_labels` (one clustering per row) agrees.
+
+    Photos that every clustering puts together form a group. A group no clustering gave at
+    least `least_support` of one of its clusters is a sliver where the clusterings cut one
+    group in different places; it joins the group it shares most clusterings' clusters with
+    (the largest on ties).
+    """
+    combos, groups = np.unique(np.asarray(all_labels).T, axis=0, return_inverse=True)
+    groups, sizes = groups.ravel(), np.bincount(groups.ravel())
+    support = np.max([sizes / np.bincount(labels)[combos[:, row]] for row, labels in enumerate(all_labels)], axis=0)
+    strong = np.flatnonzero(support >= least_support)
+    if not len(strong):
+        strong = np.array([np.argmax(sizes)])
+    shared = (combos[:, None, :] == combos[None, strong, :]).sum(axis=2)  # a strong group shares most with itself
+    joins = strong[np.argmax(shared * (len(groups) + 1) + sizes[strong], axis=1)]
+    return np.unique(joins[groups], return_inverse=True)[1].ravel()
+
+
+def _one_map(data, seed, k, settings):
     reduced, pca = _reduced(data, settings["pca_components"], seed)
     rows, cols = _grid_shape(len(data), settings["nodes_per_sqrt_n"], settings["max_nodes"])
     som, settings["iterations"] = _trained_som(reduced, rows, cols, seed, settings)

@@ -469,10 +469,25 @@ def _stage_04_k(run, info):
         how = (f"given by {_text(info.get('k_given_by', 'the settings'))}" if criterion == "given"
                else f"set by {_text(criterion or info.get('method'))}")
         return f"<p>k = {_text(k)} clusters, {how}; no criterion curve.</p>"
+    agreement = (info.get("settings") or {}).get("agreement")
+    if agreement:
+        return f"<p>{_agreement_text(k, agreement, info['settings'].get('criterion'))}</p>" + _picture(
+            run, "k_chart", "criterion against k")
     value = curve.get(str(k))
     at_k = f" (value {value:.4f})" if isinstance(value, float) else ""
     return (f"<p>k = {_text(k)} clusters, chosen by the {_text(criterion)} criterion{at_k} among "
             f"{len(curve)} candidate values.</p>" + _picture(run, "k_chart", "criterion against k"))
+
+
+def _agreement_text(k, agreement, criterion):
+    maps = (f"{len(agreement['maps_k'])} maps trained from different seeds (each chose k by the {_text(criterion)} "
+            f"criterion: {_text(', '.join(map(str, agreement['maps_k'])))})")
+    if agreement["kept"]:
+        return (f"k = {_text(k)} clusters, chosen by the agreement of {maps}: photos share a cluster only where "
+                "every map puts them together, and a sliver where the maps cut one group differently rejoins it.")
+    return (f"k = {_text(k)} clusters, chosen by the most typical of {maps}. What they agreed on "
+            f"(k = {agreement['k']}) separated the photos less well (silhouette {agreement['agreed_silhouette']:.3f} "
+            f"against {agreement['typical_silhouette']:.3f}), so it was not kept.")
 
 
 def _tsne_body(run):

@@ -311,8 +311,11 @@ def cluster(settings):
         visual.plot_k_criterion(result, settings.path("k_chart"), _true_k(settings, files))
     else:
         settings.path("k_chart").unlink(missing_ok=True)
+    agreement = result.settings.get("agreement")
+    agreed = (f", {'agreed by' if agreement['kept'] else 'the most typical of'} maps of "
+              f"{', '.join(map(str, agreement['maps_k']))}" if agreement else "")
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
-          f"{', k by ' + result.k_criterion if result.k_criterion else ''})")
+          f"{', k by ' + result.k_criterion if result.k_criterion else ''}{agreed})")
     return result
 
 
@@ -372,6 +375,8 @@ def cluster_options(settings, calibrated=False):
     if settings.cluster_method in ("som", "som_nodes"):
         options.update(sigma=settings.som_sigma, learning_rate=settings.som_learning_rate,
                        iterations_per_image=settings.som_iterations_per_image)
+    if settings.cluster_method == "som":
+        options["maps"] = settings.som_maps
     if settings.cluster_method == "som" and calibrated:
         options["cap_k"] = True
     if settings.cluster_method in ("som", "agglomerative") and settings.cluster_k is None:

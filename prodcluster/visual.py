@@ -249,15 +249,18 @@ def plot_k_criterion(result, path, k_true=None):
     if not result.criterion_curve:
         raise ValueError(f"this result ({result.method}, k by {result.k_criterion}) has no criterion curve to plot")
     curves = result.criterion_curves or {result.k_criterion: (result.k, result.criterion_curve)}
+    agreement = result.settings.get("agreement")
+    chosen = f"chosen: k = {result.k}" + (f", agreed by maps that chose {', '.join(map(str, agreement['maps_k']))}"
+                                          if agreement and agreement["kept"] else "")
     figure = Figure(figsize=(7, 1 + 2.6 * len(curves)), layout="constrained")
     for axes, (name, (own_k, curve)) in zip(figure.subplots(len(curves), 1, squeeze=False)[:, 0], curves.items()):
         ks = sorted(curve)
         axes.plot(ks, [curve[k] for k in ks], marker=".", linewidth=1)
         if own_k == result.k:  # one line, else the chosen one would hide this criterion's own
-            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k} ({name} alone too)")
+            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"{chosen} ({name} alone too)")
         else:
             axes.axvline(own_k, color="tab:blue", linestyle=":", label=f"{name} alone: k = {own_k}")
-            axes.axvline(result.k, color="tab:red", linestyle="--", label=f"chosen: k = {result.k}")
+            axes.axvline(result.k, color="tab:red", linestyle="--", label=chosen)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         if k_true is not None:
             axes.axvline(k_true, color="tab:green", linewidth=1, label=f"true: k = {k_true}")

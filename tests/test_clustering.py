@@ -361,3 +361,52 @@ def test_pca_is_fitted_on_a_sample_of_a_large_set_and_projects_every_vector():
                                                ([0.30, 0.29, 0.40], 2)])
 def test_a_later_hierarchy_is_kept_only_when_clearly_better(silhouettes, kept):
     assert clustering.kept_hierarchy(silhouettes, tie=0.02) == kept
+
+
+def test_maps_agree_on_what_none_of_them_merges():
+    """Two maps merge a 4-photo model with either neighbour; together they keep it apart."""
+    one = [0] * 8 + [0] * 4 + [1] * 8  # the small model (photos 8-11) with the first large one
+    other = [0] * 8 + [1] * 4 + [1] * 8  # ... with the second
+    agreed = clustering.agreed_groups(np.array([one, other, one]))
+    assert adjusted_rand_score(agreed, [0] * 8 + [1] * 4 + [2] * 8) == 1.0
+
+
+def test_a_sliver_where_one_map_cuts_a_group_differently_rejoins_it():
+    two = [0] * 10 + [1] * 10
+    moved = [0] * 11 + [1] * 9  # one photo of the second group cut into the first
+    agreed = clustering.agreed_groups(np.array([two, moved, two]))
+    np.testing.assert_array_equal(agreed, two)
+
+
+def _map_result(labels, dim):
+    return clustering.ClusterResult(labels=np.asarray(labels), k=len(np.unique(labels)), method="som",
+                                    som_weights=np.zeros((2, 2, dim)), node_labels=np.zeros((2, 2), int))
+
+
+def test_the_typical_map_stands_where_the_agreement_separates_the_photos_worse(few_large):
+    features, labels = few_large
+    pieces = np.arange(len(labels)) % 12  # a map that cuts across every group
+    maps = [_map_result(labels, features.shape[1]), _map_result(labels, features.shape[1]),
+            _map_result(pieces, features.shape[1])]
+    result = clustering._agreement(features, maps, np.arange(len(labels)))
+    assert result is maps[0] and result.k == 4 and not result.settings["agreement"]["kept"]
+    assert result.settings["agreement"]["maps_k"] == [4, 4, 12] and result.settings["agreement"]["k"] == 48
+
+
+def test_the_agreement_stands_where_the_maps_merge_different_groups(few_large):
+    features, labels = few_large
+    merges = [np.where(labels == pair[1], pair[0], labels) for pair in ((0, 1), (2, 3), (0, 1))]
+    result = clustering._agreement(features, [_map_result(merged, features.shape[1]) for merged in merges],
+                                   np.arange(len(labels)))
+    assert result.settings["agreement"]["kept"] and result.k == 4
+    assert adjusted_rand_score(labels, result.labels) == 1.0
+    assert result.settings["agreement"]["maps_k"] == [3, 3, 3]
+
+
+def test_one_map_or_a_given_k_trains_a_single_map(few_large):
+    features, _ = few_large
+    assert "agreement" in cluster(features).settings
+    assert "agreement" not in cluster(features, maps=1).settings
+    assert "agreement" not in cluster(features, k=4).settings
+    with pytest.raises(ValueError, match="maps"):
+        cluster(features, maps=0)
