@@ -8,7 +8,9 @@ criterion computed on a sample of the images is best, so k comes from the data, 
 grid; the cut's clusters then seed KMeans on the full vectors, which settles images the map
 placed near a border. The criterion (default "silhouette+modularity") is the larger k of the
 cosine silhouette's choice and the kNN-graph modularity's (the fewest clusters on its flat
-top). The measurements behind each choice are in docs/decisions.md.
+top). Three maps are trained from consecutive seeds, and photos share a cluster only where
+every map puts them together, unless that agreement separates the photos clearly worse than the
+most typical map does. The measurements behind each choice are in docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
 round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a
