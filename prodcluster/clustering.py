@@ -168,9 +168,8 @@ def _agreement(data, maps, sample):
                                      "k": int(agreed.max()) + 1, "kept": bool(kept), **{
                                          f"{name}_silhouette": round(value, 4) for name, value in silhouettes.items()}}
     if kept:
-        centres = np.stack([data[agreed == cluster].mean(axis=0) for cluster in range(agreed.max() + 1)])
         grid = typical.node_labels.shape
-        node_labels = pairwise_distances_argmin(typical.som_weights.reshape(-1, data.shape[1]), centres)
+        node_labels = pairwise_distances_argmin(typical.som_weights.reshape(-1, data.shape[1]), _means(data, agreed))
         typical.labels, node_labels = numbered_by_size(agreed, node_labels)
         typical.node_labels, typical.k = node_labels.reshape(grid), int(agreed.max()) + 1
     return typical
@@ -365,10 +364,14 @@ def _ward_costs(centres_a, sizes_a, centres_b, sizes_b):
 
 def _refined(data, labels, seed):
     """KMeans on the full vectors, started from the means of the given clusters: (labels, centres)."""
-    clusters = np.unique(labels)
-    centres = np.stack([data[labels == cluster].mean(axis=0) for cluster in clusters])
-    kmeans = KMeans(len(clusters), init=centres, n_init=1, random_state=seed).fit(data)
+    centres = _means(data, labels)
+    kmeans = KMeans(len(centres), init=centres, n_init=1, random_state=seed).fit(data)
     return kmeans.labels_, kmeans.cluster_centers_
+
+
+def _means(data, labels):
+    """One row per label, in sorted order: the mean of its rows of `data`."""
+    return np.stack([data[labels == cluster].mean(axis=0) for cluster in np.unique(labels)])
 
 
 def _tree_cuts(children, n_leaves, keep=None):
@@ -492,9 +495,8 @@ def _k_grid(largest_k, settings):
 
 def _nearest_centre_labels(data, labelled, labels):
     """Give every image the cluster whose centre (mean of its labelled images) is nearest."""
-    values, dense = np.unique(labels, return_inverse=True)
-    centres = np.stack([data[labelled[dense == index]].mean(axis=0) for index in range(len(values))])
-    result = pairwise_distances_argmin(data, centres)
+    dense = np.unique(labels, return_inverse=True)[1].ravel()
+    result = pairwise_distances_argmin(data, _means(data[labelled], dense))
     result[labelled] = dense
     return result
 
