@@ -69,16 +69,16 @@ def nested_groups(n_coarse=2, n_fine=4, size=25, dim=48, seed=0):
 @pytest.mark.parametrize("criterion", ["silhouette+modularity", "modularity"])
 def test_fine_groups_are_found_where_the_silhouette_stops_at_the_coarse_split(criterion):
     features, labels = nested_groups()
-    assert cluster(features, criterion="silhouette").k == 2
-    result = cluster(features, criterion=criterion)
+    assert cluster(features, criterion="silhouette", maps=1).k == 2  # one map: these tests are about its cut
+    result = cluster(features, criterion=criterion, maps=1)
     assert result.k == 8
     assert result.k_criterion == criterion.split("+")[-1]
     assert adjusted_rand_score(labels, result.labels) == pytest.approx(1.0)
 
 
 def test_combined_criteria_keep_the_larger_k_with_the_curve_that_chose_it(few_large):
-    silhouette_only = cluster(few_large[0], criterion="silhouette")
-    combined = cluster(few_large[0], criterion="silhouette+modularity")
+    silhouette_only = cluster(few_large[0], criterion="silhouette", maps=1)
+    combined = cluster(few_large[0], criterion="silhouette+modularity", maps=1)
     assert combined.k == silhouette_only.k == 4  # a tie goes to the first named criterion
     assert combined.k_criterion == "silhouette" and combined.criterion_curve == silhouette_only.criterion_curve
 
@@ -132,7 +132,7 @@ def test_som_with_given_k(few_large):
 )
 def test_map_options_still_find_separated_groups(options, few_large):
     features, labels = few_large
-    result = cluster(features, **options)
+    result = cluster(features, maps=1, **options)
     assert result.k == 4
     assert {key: result.settings[key] for key in options} == options
 
@@ -140,7 +140,7 @@ def test_map_options_still_find_separated_groups(options, few_large):
 @pytest.mark.parametrize("criterion", sorted(CRITERIA))
 def test_each_criterion_gives_a_curve_and_a_k_from_it(criterion, few_large):
     features, _ = few_large
-    result = cluster(features, criterion=criterion, max_k=40)
+    result = cluster(features, criterion=criterion, max_k=40, maps=1)
     assert result.k in result.criterion_curve and max(result.criterion_curve) <= 40
     assert result.k_criterion == criterion
 
