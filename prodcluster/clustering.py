@@ -29,7 +29,7 @@ from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
 from sklearn.neighbors import kneighbors_graph
 
 from .arrays import checked_features, sample_rows
-from .settings import DEFAULTS, check_whole
+from .settings import AGREED_MAPS, DEFAULTS, check_whole
 
 IMAGES_PER_NODE_2019 = 70
 IMAGES_PER_COMPONENT = 4
@@ -64,7 +64,7 @@ SOM_DEFAULTS = {
     "linkage_tie": 0.02,  # a later linkage must beat the best silhouette so far by this share: less is noise of the map
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
-    "maps": DEFAULTS.som_maps,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
+    "maps": AGREED_MAPS,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
     **_K_CHOICE,
 }
 SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)

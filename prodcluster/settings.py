@@ -62,6 +62,7 @@ RUNTIMES = ("keras", "tflite")
 ENGINES = ("local", "ray")
 CLUSTER_METHODS = ("som", "som_nodes", "kmeans", "agglomerative", "hdbscan", "reference")  # clustering.METHODS
 K_CRITERIA = ("silhouette", "modularity")  # clustering.CRITERIA
+AGREED_MAPS = 3  # SOM maps trained on fine-tuned features: photos share a cluster where all agree
 NATIVE_SIZES = ", ".join(f"{backbone.native_size} for {name}" for name, backbone in BACKBONES.items())
 
 
@@ -168,10 +169,10 @@ class Settings:
                                        "on others (docs/decisions.md)", stages=("04",), least=0)
     whiten_components: int = setting(0, "0: off; shrunk whitening to this many components; lost badly on "
                                      "long-tailed sets (docs/decisions.md)", stages=("04",), least=0)
-    som_maps: int = setting(3, "photos share a cluster only where 3 maps from different seeds agree: on fine-tuned "
-                            "features counts nearer the truth and no protocol 0.002 lower; plain features lose on "
-                            "some (docs/decisions.md)",
-                            stages=("04",), least=1)
+    som_maps: int | None = setting(None, f"None: {AGREED_MAPS} maps from different seeds on fine-tuned features, "
+                                   "whose agreement counts nearer the truth; 1 on plain features, where it lost "
+                                   "on 6 of 7 tune protocols (docs/decisions.md)",
+                                   stages=("04",), least=1, optional=True)
     som_sigma: float = setting(1.0, "MiniSom's default neighbourhood", stages=("04",), between=(1e-6, 1e3))
     som_learning_rate: float = setting(0.5, "MiniSom's default", stages=("04",), between=(1e-9, 10.0))
     som_iterations_per_image: int = setting(10, "a few passes over every photo, capped at 50,000 iterations in all",

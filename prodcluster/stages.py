@@ -268,7 +268,8 @@ def _write_calibration(photo_vectors, settings):
     return len(rows)
 
 
-@declares(reads=["features", "feature_files", "labels", "reviewed", "calibration_features", "calibration_files"],
+@declares(reads=["features", "feature_files", "features_info", "labels", "reviewed", "calibration_features",
+                 "calibration_files"],
           writes=["predictions", "labels_pred", "clustering", "som_weights", "som_node_labels", "k_chart"])
 def cluster(settings):
     """Stage 04: cluster the features; write predictions, labels_pred.txt and the map."""
@@ -279,8 +280,9 @@ def cluster(settings):
     features, files = features[kept], [files[row] for row in kept]
     calibration = _calibration(settings, features)
     k = settings.cluster_k if calibration is None else calibration.k
+    plain = read_json(settings.path("features_info"))["source"] == "pretrained"
     result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
-                                seed=settings.seed, k=k, **cluster_options(settings, calibration is not None))
+                                seed=settings.seed, k=k, **cluster_options(settings, calibration is not None, plain))
     if calibration is not None:
         result.k_criterion = "calibrated"
     if any(reviewed.get(name) for name in files):
@@ -311,12 +313,18 @@ def cluster(settings):
         visual.plot_k_criterion(result, settings.path("k_chart"), _true_k(settings, files))
     else:
         settings.path("k_chart").unlink(missing_ok=True)
-    agreement = result.settings.get("agreement")
-    agreed = (f", {'agreed by' if agreement['kept'] else 'the most typical of'} maps of "
-              f"{', '.join(map(str, agreement['maps_k']))}" if agreement else "")
     print(f"04: {len(files)} photos in {result.k} clusters ({result.method}"
-          f"{', k by ' + result.k_criterion if result.k_criterion else ''}{agreed})")
+          f"{', k by ' + result.k_criterion if result.k_criterion else ''}{_maps_text(result, plain and k is None)})")
     return result
+
+
+def _maps_text(result, one_map_for_plain_features):
+    """How many maps chose k, for stage 04's log line."""
+    agreement = result.settings.get("agreement")
+    if agreement:
+        return (f", {'agreed by' if agreement['kept'] else 'the most typical of'} maps of "
+                f"{', '.join(map(str, agreement['maps_k']))}")
+    return ", one map: plain features" if one_map_for_plain_features and result.settings.get("maps") == 1 else ""
 
 
 def _calibration(settings, features):
@@ -369,14 +377,15 @@ def _true_k(settings, files):
     return int(models[models != ""].nunique()) or None
 
 
-def cluster_options(settings, calibrated=False):
-    """The config.py settings that apply to the chosen clustering method (a calibrated k caps at the map's)."""
+def cluster_options(settings, calibrated=False, plain_features=False):
+    """The config.py settings that apply to the chosen clustering method (a calibrated k caps at the map's;
+    plain features get one map unless SOM_MAPS is set)."""
     options = {}
     if settings.cluster_method in ("som", "som_nodes"):
         options.update(sigma=settings.som_sigma, learning_rate=settings.som_learning_rate,
                        iterations_per_image=settings.som_iterations_per_image)
-    if settings.cluster_method == "som":
-        options["maps"] = settings.som_maps
+    if settings.cluster_method == "som" and (settings.som_maps or plain_features):
+        options["maps"] = settings.som_maps or 1
     if settings.cluster_method == "som" and calibrated:
         options["cap_k"] = True
     if settings.cluster_method in ("som", "agglomerative") and settings.cluster_k is None:

@@ -47,6 +47,8 @@ def test_fine_tune_then_extract_keeps_list_order(fine_tuned):
         image = load_for_network(settings.img / files[row], settings.input_size, settings.max_image_pixels)
         alone = np.asarray(extractor.predict_on_batch(image[None].astype(np.float32)))[0]
         np.testing.assert_allclose(vectors[row], alone / np.linalg.norm(alone), atol=1e-4)
+    stages.cluster(settings)
+    assert "agreement" in read_json(settings.path("clustering"))["settings"]  # fine-tuned features: three maps
 
 
 def test_plain_backbone_used_when_fine_tuning_is_skipped(tiny_demo, caplog):
@@ -99,6 +101,7 @@ def test_run_all_end_to_end(tmp_path):
     assert_only_our_messages(done.stderr)
     assert "\r" not in done.stdout + done.stderr  # no progress bars when the output is not a terminal
     assert "only 8 photos of 2 known models" in done.stderr  # too few to fine-tune on: plain features
+    assert "one map: plain features" in done.stdout
     data = tmp_path / "data" / "demo"
     for name in ("images.txt", "labels.csv", "labels_true.txt", "split.csv", "features.npy", "predictions.csv",
                  "labels_pred.txt", "clustering.json", "metrics.json"):
@@ -126,6 +129,7 @@ def test_run_all_end_to_end(tmp_path):
                                 timeout=300)
     assert silhouette.returncode == 0, silhouette.stderr[-3000:]
     assert read_json(data / "clustering.json")["settings"]["criterion"] == "silhouette"
+    assert read_json(data / "clustering.json")["settings"]["maps"] == 1
     unknown = subprocess.run([*stage_04, "silhouette+nope"], cwd=REPO, env=env, capture_output=True, text=True,
                              timeout=300)
     assert unknown.returncode != 0 and "K_CRITERION is 'silhouette+nope'" in unknown.stderr
