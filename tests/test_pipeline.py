@@ -47,8 +47,6 @@ def test_fine_tune_then_extract_keeps_list_order(fine_tuned):
         image = load_for_network(settings.img / files[row], settings.input_size, settings.max_image_pixels)
         alone = np.asarray(extractor.predict_on_batch(image[None].astype(np.float32)))[0]
         np.testing.assert_allclose(vectors[row], alone / np.linalg.norm(alone), atol=1e-4)
-    stages.cluster(settings)
-    assert "agreement" in read_json(settings.path("clustering"))["settings"]  # fine-tuned features: three maps
 
 
 def test_plain_backbone_used_when_fine_tuning_is_skipped(tiny_demo, caplog):
@@ -57,6 +55,13 @@ def test_plain_backbone_used_when_fine_tuning_is_skipped(tiny_demo, caplog):
     assert "03: USE_FINETUNED is off (--skip-finetune): using the plain pretrained efficientnet_lite0" in caplog.messages
     assert info["source"] == "pretrained" and info["dim"] == 1280
     assert load_npy(tiny_demo.path("features")).shape == (16, 1280)
+
+
+def test_stage_04_trains_one_map_on_plain_features_unless_som_maps_is_set(settings):
+    assert "maps" not in stages.cluster_options(settings)  # fine-tuned: the clustering's agreed maps
+    assert stages.cluster_options(settings, plain_features=True)["maps"] == 1
+    assert stages.cluster_options(settings.replace(som_maps=3), plain_features=True)["maps"] == 3
+    assert "maps" not in stages.cluster_options(settings.replace(cluster_method="kmeans"), plain_features=True)
 
 
 @pytest.mark.slow
