@@ -51,6 +51,13 @@ def load_calibration(settings):
     return vectors, table["model_id"].astype(str).to_numpy()
 
 
+def plain_features(settings):
+    """Whether stage 03 read the plain pretrained backbone (not a fine-tuned network), as features.json records."""
+    path = settings.path("features_info")
+    require_file(path, stage_hint="03_extract_features.py")
+    return read_json(path)["source"] == "pretrained"
+
+
 def trained_on(settings):
     """The data set whose known models the features' network saw, as stage 03 (or self-training) recorded it."""
     path = settings.path("features_info")

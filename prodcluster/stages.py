@@ -33,6 +33,7 @@ from .handoff import (
     load_labels,
     load_rejected,
     load_split,
+    plain_features,
     record_rejected,
     rejected_frame,
     reviewed_models,
@@ -280,7 +281,7 @@ def cluster(settings):
     features, files = features[kept], [files[row] for row in kept]
     calibration = _calibration(settings, features)
     k = settings.cluster_k if calibration is None else calibration.k
-    plain = read_json(settings.path("features_info"))["source"] == "pretrained"
+    plain = plain_features(settings)
     result = clustering.cluster(_as_clustered(features, settings), method=settings.cluster_method,
                                 seed=settings.seed, k=k, **cluster_options(settings, calibration is not None, plain))
     if calibration is not None:
