@@ -10,7 +10,8 @@ placed near a border. The criterion (default "silhouette+modularity") is the lar
 cosine silhouette's choice and the kNN-graph modularity's (the fewest clusters on its flat
 top). Three maps are trained from consecutive seeds, and photos share a cluster only where
 every map puts them together, unless that agreement separates the photos clearly worse than the
-most typical map does. The measurements behind each choice are in docs/decisions.md.
+most typical map does; then the map that separates them best stands. The measurements behind
+each choice are in docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
 round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a
@@ -154,25 +155,32 @@ def _agreement(data, maps, sample):
     One map's count moves with its seed, and where groups are uneven each map merges other
     small models; the groups no map merges with another are what the data separates. The
     agreement is kept unless its silhouette falls more than AGREEMENT_TIE below the typical
-    map's: then the maps disagree on the scale itself, and the typical map stands. Its pictures
-    are kept; each node joins the nearest agreed cluster. The measurements are in docs/decisions.md.
+    map's: then the maps disagree on the scale itself, and the map with the best silhouette
+    stands (the typical one follows whichever two maps agree, and a seed's noise picks which).
+    The kept agreement has the typical map's pictures; each node joins the nearest agreed
+    cluster. The measurements are in docs/decisions.md.
     """
     all_labels = np.stack([result.labels for result in maps])
     index = int(np.argmax([sum(adjusted_rand_score(a, b) for b in all_labels) for a in all_labels]))
-    typical = maps[index]
     agreed = agreed_groups(all_labels)
-    silhouettes = _silhouettes(cosine_distances(data[sample]), {"agreed": agreed[sample],
-                                                                "typical": typical.labels[sample]})
-    kept = silhouettes["agreed"] >= silhouettes["typical"] - AGREEMENT_TIE * abs(silhouettes["typical"])
-    typical.settings["agreement"] = {"maps_k": [result.k for result in maps], "typical_map": index,
-                                     "k": int(agreed.max()) + 1, "kept": bool(kept), **{
-                                         f"{name}_silhouette": round(value, 4) for name, value in silhouettes.items()}}
+    silhouettes = _silhouettes(cosine_distances(data[sample]),
+                               {"agreed": agreed[sample], **{n: labels[sample] for n, labels in enumerate(all_labels)}})
+    maps_silhouette = [silhouettes[number] for number in range(len(maps))]
+    typical_silhouette = maps_silhouette[index]
+    kept = silhouettes["agreed"] >= typical_silhouette - AGREEMENT_TIE * abs(typical_silhouette)
+    standing_index = index if kept else int(np.argmax(maps_silhouette))
+    standing = maps[standing_index]
+    standing.settings["agreement"] = {
+        "maps_k": [result.k for result in maps], "typical_map": index, "standing_map": standing_index,
+        "k": int(agreed.max()) + 1, "kept": bool(kept), "agreed_silhouette": round(silhouettes["agreed"], 4),
+        "typical_silhouette": round(typical_silhouette, 4),
+        "maps_silhouette": [round(value, 4) for value in maps_silhouette]}
     if kept:
-        grid = typical.node_labels.shape
-        node_labels = pairwise_distances_argmin(typical.som_weights.reshape(-1, data.shape[1]), _means(data, agreed))
-        typical.labels, node_labels = numbered_by_size(agreed, node_labels)
-        typical.node_labels, typical.k = node_labels.reshape(grid), int(agreed.max()) + 1
-    return typical
+        grid = standing.node_labels.shape
+        node_labels = pairwise_distances_argmin(standing.som_weights.reshape(-1, data.shape[1]), _means(data, agreed))
+        standing.labels, node_labels = numbered_by_size(agreed, node_labels)
+        standing.node_labels, standing.k = node_labels.reshape(grid), int(agreed.max()) + 1
+    return standing
 
 
 def agreed_groups(all_labels, least_support=AGREEMENT_SUPPORT):

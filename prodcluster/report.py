@@ -485,9 +485,11 @@ def _agreement_text(k, agreement, criterion):
     if agreement["kept"]:
         return (f"k = {_text(k)} clusters, chosen by the agreement of {maps}: photos share a cluster only where "
                 "every map puts them together, and a sliver where the maps cut one group differently rejoins it.")
-    return (f"k = {_text(k)} clusters, chosen by the most typical of {maps}. What they agreed on "
-            f"(k = {agreement['k']}) separated the photos less well (silhouette {agreement['agreed_silhouette']:.3f} "
-            f"against {agreement['typical_silhouette']:.3f}), so it was not kept.")
+    best = max(agreement["maps_silhouette"])
+    return (f"k = {_text(k)} clusters, chosen by the map that separated the photos best (silhouette {best:.3f}) "
+            f"of {maps}. What they agreed on (k = {agreement['k']}) separated them less well than the most "
+            f"typical map (silhouette {agreement['agreed_silhouette']:.3f} against "
+            f"{agreement['typical_silhouette']:.3f}), so it was not kept.")
 
 
 def _tsne_body(run):

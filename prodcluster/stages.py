@@ -323,7 +323,7 @@ def _maps_text(result, one_map_for_plain_features):
     """How many maps chose k, for stage 04's log line."""
     agreement = result.settings.get("agreement")
     if agreement:
-        return (f", {'agreed by' if agreement['kept'] else 'the most typical of'} maps of "
+        return (f", {'agreed by' if agreement['kept'] else 'the best-separating of'} maps of "
                 f"{', '.join(map(str, agreement['maps_k']))}")
     return ", one map: plain features" if one_map_for_plain_features and result.settings.get("maps") == 1 else ""
 

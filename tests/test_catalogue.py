@@ -27,8 +27,15 @@ def test_quick_run_records_every_batch_and_rebuilds_the_table(tmp_path):
     runs = record["protocols"][0]["runs"]
     assert [run["join_quantile"] for run in runs] == [0.02, 0.05]
     for row in runs[0]["batches"]:
-        assert {"ari_incremental", "ari_full", "k_pred", "k_true", "seconds", "ids_kept"} <= set(row)
+        assert {"ari_incremental", "ari_full", "ari_bound", "k_pred", "k_true", "seconds", "ids_kept"} <= set(row)
         assert row["ids_kept"] == 1.0
     assert {"git_commit", "command", "machine", "seconds_per_1000"} <= set(record)
     text = readme.read_text()
     assert "old" not in text and "| studio_tune | tune | 0.02 | 3 |" in text and "tail" in text
+
+
+def test_the_bound_sends_known_models_to_their_most_common_cluster_and_opens_one_per_new_model():
+    models = np.array(["A", "A", "A", "B", "B", "A", "B", "C", "C"])
+    days = np.array([0, 0, 0, 0, 0, 1, 2, 1, 3])
+    first = np.array([0, 0, 1, 1, 1])
+    assert catalogue.best_keeping(models, days, first).tolist() == [0, 0, 1, 1, 1, 0, 1, 2, 2]

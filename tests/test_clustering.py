@@ -383,14 +383,17 @@ def _map_result(labels, dim):
                                     som_weights=np.zeros((2, 2, dim)), node_labels=np.zeros((2, 2), int))
 
 
-def test_the_typical_map_stands_where_the_agreement_separates_the_photos_worse(few_large):
+def test_the_map_that_separates_best_stands_where_the_agreement_separates_the_photos_worse(few_large):
     features, labels = few_large
-    pieces = np.arange(len(labels)) % 12  # a map that cuts across every group
-    maps = [_map_result(labels, features.shape[1]), _map_result(labels, features.shape[1]),
+    pieces = np.arange(len(labels)) % 12  # two maps that cut across every group: the typical ones
+    maps = [_map_result(pieces, features.shape[1]), _map_result(labels, features.shape[1]),
             _map_result(pieces, features.shape[1])]
     result = clustering._agreement(features, maps, np.arange(len(labels)))
-    assert result is maps[0] and result.k == 4 and not result.settings["agreement"]["kept"]
-    assert result.settings["agreement"]["maps_k"] == [4, 4, 12] and result.settings["agreement"]["k"] == 48
+    agreement = result.settings["agreement"]
+    assert result is maps[1] and result.k == 4 and not agreement["kept"]
+    assert agreement["typical_map"] == 0 and agreement["standing_map"] == 1
+    assert agreement["maps_k"] == [12, 4, 12] and agreement["k"] == 48
+    assert agreement["maps_silhouette"][1] > agreement["typical_silhouette"] == agreement["maps_silhouette"][0]
 
 
 def test_the_agreement_stands_where_the_maps_merge_different_groups(few_large):
