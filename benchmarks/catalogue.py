@@ -103,9 +103,10 @@ def best_keeping(models, days, first):
     clusters[catalogued] = first
     places = {model: np.bincount(first[models[catalogued] == model]).argmax()
               for model in np.unique(models[catalogued])}
-    opened = {model: first.max() + 1 + number for number, model in enumerate(sorted(set(models) - set(places)))}
+    places.update({model: first.max() + 1 + number
+                   for number, model in enumerate(sorted(set(models) - set(places)))})  # new models
     later = ~catalogued
-    clusters[later] = [places.get(model, opened.get(model)) for model in models[later]]
+    clusters[later] = [places[model] for model in models[later]]
     return clusters
 
 

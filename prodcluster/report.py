@@ -485,11 +485,11 @@ def _agreement_text(k, agreement, criterion):
     if agreement["kept"]:
         return (f"k = {_text(k)} clusters, chosen by the agreement of {maps}: photos share a cluster only where "
                 "every map puts them together, and a sliver where the maps cut one group differently rejoins it.")
-    best = max(agreement["maps_silhouette"])
-    return (f"k = {_text(k)} clusters, chosen by the map that separated the photos best (silhouette {best:.3f}) "
-            f"of {maps}. What they agreed on (k = {agreement['k']}) separated them less well than the most "
-            f"typical map (silhouette {agreement['agreed_silhouette']:.3f} against "
-            f"{agreement['typical_silhouette']:.3f}), so it was not kept.")
+    stood = ("separated the photos best" if "maps_silhouette" in agreement  # older runs kept the typical map
+             else "was the most typical")
+    return (f"k = {_text(k)} clusters, from the one of {maps} that {stood}. What they agreed on "
+            f"(k = {agreement['k']}) separated the photos less well than the most typical map (silhouette "
+            f"{agreement['agreed_silhouette']:.3f} against {agreement['typical_silhouette']:.3f}), so it was not kept.")
 
 
 def _tsne_body(run):

@@ -278,3 +278,12 @@ def test_refined_vectors_are_clustered_and_their_map_drawn(tiny_run, tmp_path):
     assert len(result.labels) == len(handoff.load_features(settings)[1])
     stages.evaluate(settings)
     assert settings.result / "umatrix.png" in stages.visualize(settings)
+
+
+@pytest.mark.parametrize("recorded, stood", [({"maps_silhouette": [0.12, 0.16, 0.13]}, "separated the photos best"),
+                                             ({}, "was the most typical")])
+def test_a_dropped_agreement_names_the_map_that_stood(recorded, stood):
+    agreement = {"maps_k": [19, 10, 24], "kept": False, "k": 40, "agreed_silhouette": 0.07,
+                 "typical_silhouette": 0.12, **recorded}
+    text = report._agreement_text(10, agreement, "modularity")
+    assert f"that {stood}." in text and "19, 10, 24" in text and "0.070 against 0.120" in text
