@@ -4,7 +4,8 @@ Takes a folder of new photos (any names, sub-folders too) and the data set's las
 00 to 04. Each photo is copied into raw_img/<DATASET>/<BATCH>/, prepared and read by the same
 method and network as the run's photos, then joins the cluster whose centre it matches as well
 as the run's own photos match theirs; the photos that match none are grouped among themselves
-into new clusters, numbered after the existing ones. Earlier photos keep their cluster numbers
+and with the clusters earlier batches opened, and the other groups open new clusters, numbered
+after the existing ones. Earlier photos keep their cluster numbers
 and nothing is refitted. Writes data/<DATASET>/added.csv (each new photo: joined, new cluster or
 rejected), extends predictions.csv (its `batch` column names the new photos) and the other
 hand-off files, then refreshes the scores and the report. Rerunning on the same folder changes nothing.

@@ -3,16 +3,17 @@
 A new photo joins the cluster whose centre (the mean of its unit vectors, cosine similarity) it
 matches best, when it matches it at least as well as most photos of the earlier run match
 their own cluster's centre (the JOIN_QUANTILE of those similarities). The photos that match
-no cluster are grouped among themselves by average linkage, cut where the mean similarity of
-a group's photo pairs would fall below what most photo pairs of one earlier cluster reach
-(the same quantile), and each group opens a new cluster numbered after the existing ones.
+no cluster are grouped by average linkage, cut where the mean similarity of a group's photo
+pairs would fall below what most photo pairs of one earlier cluster reach (the same quantile).
+The clusters earlier batches opened take part whole (never merged with one another), so a new
+model whose photos come on several days ends up in one cluster, as if they had come on one;
+a group that takes in none of them opens a new cluster numbered after the existing ones.
 Both thresholds are learnt once, from the run as stage 04 left it, and kept, so later
-batches are judged by the same rule. The choice of the quantile is in docs/decisions.md.
+batches are judged by the same rule. The choices are in docs/decisions.md.
 """
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import AgglomerativeClustering
 
 JOIN_QUANTILE = 0.02  # a newcomer must match a centre as well as 98% of the run's photos match their own
 PAIR_SAMPLE = 200  # photos of a large cluster whose pairs are compared
@@ -23,20 +24,24 @@ class Thresholds:
     join: float  # least cosine similarity to a cluster's centre to join it
     group: float  # least mean cosine similarity of the photo pairs of a group of newcomers
     quantile: float = JOIN_QUANTILE  # of the run's similarities, that both thresholds are
+    first_opened: int = 0  # clusters numbered from here on were opened by new photos, not by stage 04
 
     def as_dict(self):
-        return {"join_similarity": self.join, "group_similarity": self.group, "join_quantile": self.quantile}
+        return {"join_similarity": self.join, "group_similarity": self.group, "join_quantile": self.quantile,
+                "first_opened_cluster": self.first_opened}
 
     @classmethod
     def from_dict(cls, record):
-        return cls(record["join_similarity"], record["group_similarity"], record["join_quantile"])
+        """The thresholds as_dict wrote (before "first_opened_cluster" was kept, stage 04's k stood for it)."""
+        return cls(record["join_similarity"], record["group_similarity"], record["join_quantile"],
+                   record.get("first_opened_cluster", record.get("k_of_stage_04", 0)))
 
 
 @dataclass
 class Assignment:
     clusters: np.ndarray  # cluster of each new photo
     similarity: np.ndarray  # its cosine similarity to the centre of the cluster it matched best
-    joined: np.ndarray  # True where it joined an existing cluster
+    joined: np.ndarray  # True where it joined an existing cluster (one an earlier batch opened, too)
 
 
 def centres(features, clusters):
@@ -58,7 +63,8 @@ def learn_thresholds(features, clusters, quantile=JOIN_QUANTILE, seed=0):
     own = (features * centre_rows[np.searchsorted(labels, clusters)]).sum(axis=1)
     join = float(np.quantile(own[shared], quantile))
     pairs = [_pair_similarities(features[clusters == label], seed) for label in labels if sizes[label] > 1]
-    return Thresholds(join=join, group=float(np.quantile(np.concatenate(pairs), quantile)), quantile=quantile)
+    return Thresholds(join=join, group=float(np.quantile(np.concatenate(pairs), quantile)), quantile=quantile,
+                      first_opened=int(clusters.max()) + 1)
 
 
 def _pair_similarities(members, seed, most=PAIR_SAMPLE):
@@ -76,21 +82,57 @@ def assign(features, clusters, new_features, thresholds):
     similarities = new_features @ centre_rows.T
     best = similarities.argmax(axis=1)
     similarity = similarities[np.arange(len(new_features)), best]
-    joined = similarity >= thresholds.join
     result = labels[best].copy()
-    strangers = np.flatnonzero(~joined)
-    result[strangers] = clusters.max() + 1 + _groups(new_features[strangers], thresholds.group)
-    return Assignment(clusters=result, similarity=similarity, joined=joined)
+    strangers = np.flatnonzero(similarity < thresholds.join)
+    result[strangers] = _strangers_clusters(new_features[strangers], features, clusters, thresholds)
+    return Assignment(clusters=result, similarity=similarity, joined=result <= clusters.max())
 
 
-def _groups(features, least_mean_similarity):
-    """0-based group of each row, numbered in order of first appearance."""
-    if len(features) < 2:
-        return np.zeros(len(features), dtype=int)
-    raw = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                  distance_threshold=1.0 - least_mean_similarity).fit_predict(features)
-    first_seen = {label: number for number, label in enumerate(dict.fromkeys(raw))}
-    return np.array([first_seen[label] for label in raw])
+def _strangers_clusters(strangers, features, clusters, thresholds):
+    """Cluster of each stranger: one an earlier batch opened, reached by average linkage, or a new one."""
+    if not len(strangers):
+        return np.zeros(0, dtype=clusters.dtype)
+    opened = clusters >= thresholds.first_opened
+    numbers, members = np.unique(clusters[opened], return_inverse=True)
+    sums = np.zeros((len(numbers), features.shape[1]))
+    np.add.at(sums, members, features[opened])
+    sizes = np.bincount(members, minlength=len(numbers))
+    reachable = ((strangers @ sums.T) / sizes >= thresholds.group).any(axis=0)  # a mean is at most its largest term
+    numbers, sums, sizes = numbers[reachable], sums[reachable], sizes[reachable]
+    groups = _average_linkage(np.vstack([sums, strangers]), np.concatenate([sizes, np.ones(len(strangers))]),
+                              len(numbers), thresholds.group)[len(numbers):]
+    first_seen = {group: number for number, group in enumerate(dict.fromkeys(groups[groups >= len(numbers)]))}
+    new_number = clusters.max() + 1
+    return np.array([numbers[group] if group < len(numbers) else new_number + first_seen[group] for group in groups],
+                    dtype=clusters.dtype)
+
+
+def _average_linkage(sums, sizes, fixed, least_mean_similarity):
+    """Group of each unit (a sum of unit vectors and its count): the index of a unit in it, fixed ones first.
+
+    Groups merge, most similar first, while the mean similarity of their photo pairs is at least
+    `least_mean_similarity`; the first `fixed` units (whole clusters) never merge with one another.
+    """
+    sums, sizes = sums.copy(), sizes.astype(float)
+    is_fixed = np.arange(len(sizes)) < fixed
+    similarity = (sums @ sums.T) / np.outer(sizes, sizes)
+    similarity[np.ix_(is_fixed, is_fixed)] = -np.inf
+    np.fill_diagonal(similarity, -np.inf)
+    group = np.arange(len(sizes))
+    while True:
+        kept, gone = np.unravel_index(np.argmax(similarity), similarity.shape)
+        if similarity[kept, gone] < least_mean_similarity:
+            break
+        kept, gone = (gone, kept) if is_fixed[gone] else (kept, gone)
+        sums[kept] += sums[gone]
+        sizes[kept] += sizes[gone]
+        group[group == gone] = kept
+        similarity[gone], similarity[:, gone] = -np.inf, -np.inf
+        row = (sums @ sums[kept]) / (sizes * sizes[kept])
+        row[(is_fixed & is_fixed[kept]) | (group != np.arange(len(group)))] = -np.inf  # or merged away
+        row[kept] = -np.inf
+        similarity[kept], similarity[:, kept] = row, row
+    return group
 
 
 def unit(features):

@@ -45,6 +45,26 @@ def test_a_match_joins_and_strangers_group_into_new_clusters(catalogue):
     assert placed.clusters.tolist() == [1, 1, 6, 6, 6, 7]  # new clusters after the largest number, 5
 
 
+def test_a_new_models_photos_of_later_days_join_the_cluster_its_first_photos_opened(catalogue):
+    features, clusters = catalogue
+    assert assign.learn_thresholds(features, clusters).first_opened == 6  # after the largest number, 5
+    thresholds = assign.Thresholds(join=0.99, group=0.8, first_opened=6)
+    first_day = unit([np.eye(8)[6] + 0.3 * np.eye(8)[7], np.eye(8)[6] - 0.3 * np.eye(8)[7]])
+    opened = assign.assign(features, clusters, first_day, thresholds)
+    assert opened.clusters.tolist() == [6, 6] and not opened.joined.any()
+    catalogue_now = np.vstack([features, first_day]), np.concatenate([clusters, opened.clusters])
+    second_day = unit([np.eye(8)[6] + 0.3 * np.eye(8)[5], np.eye(8)[4]])
+    similarity_to_centre = second_day[0] @ unit([first_day.sum(axis=0)])[0]
+    assert similarity_to_centre < thresholds.join  # too far to join by the centre rule ...
+    placed = assign.assign(*catalogue_now, second_day, thresholds)
+    assert placed.clusters.tolist() == [6, 7]  # ... yet it joins its model; the loner opens the next cluster
+    assert placed.joined.tolist() == [True, False]
+    stage_04_only = assign.Thresholds.from_dict({**thresholds.as_dict(), "first_opened_cluster": 7})
+    assert assign.assign(*catalogue_now, second_day, stage_04_only).clusters.tolist() == [7, 8]
+    recorded = {key: value for key, value in thresholds.as_dict().items() if key != "first_opened_cluster"}
+    assert assign.Thresholds.from_dict({**recorded, "k_of_stage_04": 6}) == thresholds  # a record from before
+
+
 @pytest.fixture
 def clustered_shop(settings):
     """Stages 00 to 04 on 4 models' photos (plain features), ready for new photos."""
