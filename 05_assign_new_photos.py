@@ -5,10 +5,10 @@ Takes a folder of new photos (any names, sub-folders too) and the data set's las
 method and network as the run's photos, then joins the cluster whose centre it matches as well
 as the run's own photos match theirs; the photos that match none are grouped among themselves
 and with the clusters earlier batches opened, and the other groups open new clusters, numbered
-after the existing ones. Earlier photos keep their cluster numbers
-and nothing is refitted. Writes data/<DATASET>/added.csv (each new photo: joined, new cluster or
-rejected), extends predictions.csv (its `batch` column names the new photos) and the other
-hand-off files, then refreshes the scores and the report. Rerunning on the same folder changes nothing.
+after the existing ones. Earlier photos keep their cluster numbers and nothing is refitted.
+Writes data/<DATASET>/added.csv (each new photo: joined, new cluster or rejected), extends
+predictions.csv (its `batch` column names the new photos) and the other hand-off files, then
+refreshes the scores and the report. Rerunning on the same folder changes nothing.
 """
 import config
 from prodcluster import cli
