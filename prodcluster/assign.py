@@ -46,10 +46,16 @@ class Assignment:
 
 def centres(features, clusters):
     """(cluster labels, one unit-length centre row per label)."""
+    labels, sums, _ = _cluster_sums(features, clusters)
+    return labels, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def _cluster_sums(features, clusters):
+    """(cluster labels, the sum of each cluster's rows, its number of rows)."""
     labels, codes = np.unique(clusters, return_inverse=True)
     sums = np.zeros((len(labels), features.shape[1]))
     np.add.at(sums, codes, features)
-    return labels, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return labels, sums, np.bincount(codes, minlength=len(labels))
 
 
 def learn_thresholds(features, clusters, quantile=JOIN_QUANTILE, seed=0):
@@ -93,10 +99,7 @@ def _strangers_clusters(strangers, features, clusters, thresholds):
     if not len(strangers):
         return np.zeros(0, dtype=clusters.dtype)
     opened = clusters >= thresholds.first_opened
-    numbers, members = np.unique(clusters[opened], return_inverse=True)
-    sums = np.zeros((len(numbers), features.shape[1]))
-    np.add.at(sums, members, features[opened])
-    sizes = np.bincount(members, minlength=len(numbers))
+    numbers, sums, sizes = _cluster_sums(features[opened], clusters[opened])
     reachable = ((strangers @ sums.T) / sizes >= thresholds.group).any(axis=0)  # a mean is at most its largest term
     numbers, sums, sizes = numbers[reachable], sums[reachable], sizes[reachable]
     groups = _average_linkage(np.vstack([sums, strangers]), np.concatenate([sizes, np.ones(len(strangers))]),
