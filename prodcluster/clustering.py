@@ -7,10 +7,11 @@ it holds (image-free nodes join the nearest held node); the hierarchy is cut whe
 criterion computed on a sample of the images is best, so k comes from the data, not from the
 grid; the cut's clusters then seed KMeans on the full vectors, which settles images the map
 placed near a border. The criterion (default "silhouette+modularity") is the larger k of the
-cosine silhouette's choice and the kNN-graph modularity's (the fewest clusters on its flat
-top). Three maps are trained from consecutive seeds, and photos share a cluster only where
-every map puts them together, unless that agreement separates the photos clearly worse than the
-most typical map does; then the map that separates them best stands. The measurements behind
+cosine silhouette's choice (on average linkage's cuts, the most clusters within 0.75% of its
+best) and the kNN-graph modularity's (the fewest clusters on its flat top). Three maps are
+trained from consecutive seeds, and photos share a cluster only where every map puts them
+together, unless that agreement separates the photos clearly worse than the most typical map
+does; then the map that separates them best stands. The measurements behind
 each choice are in docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
@@ -63,6 +64,7 @@ SOM_DEFAULTS = {
     "max_nodes": 1000,
     "linkage": "ward+average",  # over the nodes ("ward" weighs each by its images); "+": the best silhouette wins
     "linkage_tie": 0.02,  # a later linkage must beat the best silhouette so far by this share: less is noise of the map
+    "average_silhouette_tie": 0.0075,  # silhouette_tie of average linkage's cuts, kept where sizes are uneven
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
     "maps": AGREED_MAPS,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
@@ -123,7 +125,7 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
                          "or several joined by '+'")
     if "maps" in settings:
         check_whole(settings["maps"], "maps")
-    for name in ("modularity_tie", "silhouette_tie", "linkage_tie"):
+    for name in ("modularity_tie", "silhouette_tie", "linkage_tie", "average_silhouette_tie"):
         tie = settings.get(name, 0.0)
         if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
             raise ValueError(f"{name} must be a share from 0 to below 1, got {tie!r}")
@@ -217,7 +219,8 @@ def _one_map(data, seed, k, settings):
         settings["k_capped_from"], k = k, occupied
     sample = sample_rows(len(data), settings["sample_size"], seed)
     choices = [_cut_choice(data[sample], bmu[sample], _node_hierarchy_cuts(weights, hits, linkage), k,
-                           _largest_k(len(data), settings), settings) for linkage in settings["linkage"].split("+")]
+                           _largest_k(len(data), settings), _linkage_settings(settings, linkage))
+               for linkage in settings["linkage"].split("+")]
     best = kept_hierarchy([choice[0] for choice in choices], settings["linkage_tie"])
     _, partitions, k, criterion, curve, curves = choices[best]
     settings["linkage_chosen"] = settings["linkage"].split("+")[best]
@@ -258,6 +261,17 @@ def _cut_choice(sample_data, sample_bmu, partitions, k, largest_k, settings):
         sample_labels = {k: sample_labels[k]}
     silhouettes = silhouettes or _silhouette_curve(sample_data, sample_labels, settings)
     return max(silhouettes.values(), default=-1.0), partitions, k, criterion, curve, curves
+
+
+def _linkage_settings(settings, linkage):
+    """Average linkage's cuts are chosen with their own silhouette tie.
+
+    Average linkage is kept where group sizes are uneven, and there the silhouette's exact top
+    merges small models into larger ones (docs/decisions.md).
+    """
+    if linkage != "average":
+        return settings
+    return {**settings, "silhouette_tie": settings["average_silhouette_tie"]}
 
 
 def kept_hierarchy(best_silhouettes, tie):

@@ -318,7 +318,17 @@ def test_the_silhouette_tie_reaches_the_choice_of_k():
     assert generous.k > exact.k
 
 
-@pytest.mark.parametrize("name", ["modularity_tie", "silhouette_tie"])
+def test_average_linkages_own_silhouette_tie_reaches_its_cuts_and_no_others():
+    features, _ = nested_groups()
+
+    def k_of(linkage, tie):
+        return cluster(features, criterion="silhouette", linkage=linkage, maps=1, average_silhouette_tie=tie).k
+
+    assert k_of("average", 0.9) > k_of("average", 0.0)
+    assert k_of("ward", 0.9) == k_of("ward", 0.0)
+
+
+@pytest.mark.parametrize("name", ["modularity_tie", "silhouette_tie", "average_silhouette_tie"])
 @pytest.mark.parametrize("tie", [-0.1, 1.0, "0.005", True])
 def test_a_tie_outside_0_to_1_is_refused(name, tie):
     with pytest.raises(ValueError, match=name):
