@@ -11,8 +11,8 @@ cosine silhouette's choice (on average linkage's cuts, the most clusters within 
 best) and the kNN-graph modularity's (the fewest clusters on its flat top). Three maps are
 trained from consecutive seeds, and photos share a cluster only where every map puts them
 together, unless that agreement separates the photos clearly worse than the most typical map
-does; then the map that separates them best stands. The measurements behind
-each choice are in docs/decisions.md.
+does; then the map that separates them best stands. The measurements behind each choice are
+in docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
 round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a
