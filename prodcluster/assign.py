@@ -47,7 +47,7 @@ class Assignment:
 def centres(features, clusters):
     """(cluster labels, one unit-length centre row per label)."""
     labels, sums, _ = _cluster_sums(features, clusters)
-    return labels, sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+    return labels, unit(sums)
 
 
 def _cluster_sums(features, clusters):
@@ -84,30 +84,30 @@ def _pair_similarities(members, seed, most=PAIR_SAMPLE):
 def assign(features, clusters, new_features, thresholds):
     """Each new photo's cluster: an existing one it matches, or a new one numbered after max(clusters)."""
     features, new_features, clusters = unit(features), unit(new_features), np.asarray(clusters)
-    labels, centre_rows = centres(features, clusters)
-    similarities = new_features @ centre_rows.T
+    labels, sums, sizes = _cluster_sums(features, clusters)
+    similarities = new_features @ unit(sums).T
     best = similarities.argmax(axis=1)
     similarity = similarities[np.arange(len(new_features)), best]
     result = labels[best].copy()
     strangers = np.flatnonzero(similarity < thresholds.join)
-    result[strangers] = _strangers_clusters(new_features[strangers], features, clusters, thresholds)
+    opened = labels >= thresholds.first_opened
+    result[strangers] = _strangers_clusters(new_features[strangers], labels[opened], sums[opened], sizes[opened],
+                                            thresholds.group, first_new=clusters.max() + 1)
     return Assignment(clusters=result, similarity=similarity, joined=result <= clusters.max())
 
 
-def _strangers_clusters(strangers, features, clusters, thresholds):
-    """Cluster of each stranger: one an earlier batch opened, reached by average linkage, or a new one."""
+def _strangers_clusters(strangers, numbers, sums, sizes, least_mean_similarity, first_new):
+    """Cluster of each stranger: one an earlier batch opened (`numbers`, with their row sums and sizes),
+    reached by average linkage, or a new one numbered from `first_new`."""
     if not len(strangers):
-        return np.zeros(0, dtype=clusters.dtype)
-    opened = clusters >= thresholds.first_opened
-    numbers, sums, sizes = _cluster_sums(features[opened], clusters[opened])
-    reachable = ((strangers @ sums.T) / sizes >= thresholds.group).any(axis=0)  # a mean is at most its largest term
+        return np.zeros(0, dtype=int)
+    # a cluster no stranger reaches alone is out of reach: a mean is at most its largest term
+    reachable = ((strangers @ sums.T) / sizes >= least_mean_similarity).any(axis=0)
     numbers, sums, sizes = numbers[reachable], sums[reachable], sizes[reachable]
     groups = _average_linkage(np.vstack([sums, strangers]), np.concatenate([sizes, np.ones(len(strangers))]),
-                              len(numbers), thresholds.group)[len(numbers):]
+                              len(numbers), least_mean_similarity)[len(numbers):]
     first_seen = {group: number for number, group in enumerate(dict.fromkeys(groups[groups >= len(numbers)]))}
-    new_number = clusters.max() + 1
-    return np.array([numbers[group] if group < len(numbers) else new_number + first_seen[group] for group in groups],
-                    dtype=clusters.dtype)
+    return np.array([numbers[group] if group < len(numbers) else first_new + first_seen[group] for group in groups])
 
 
 def _average_linkage(sums, sizes, fixed, least_mean_similarity):
