@@ -2,17 +2,15 @@
 
 The default method ("som") follows Vesanto & Alhoniemi (2000): a Self-Organising Map
 (MiniSom, 5*sqrt(N) nodes, PCA-initialised, trained on N/4 principal components) condenses
-the images into prototype vectors; Ward clusters the prototypes, each weighted by the images
-it holds (image-free nodes join the nearest held node); the hierarchy is cut where an internal
-criterion computed on a sample of the images is best, so k comes from the data, not from the
-grid; the cut's clusters then seed KMeans on the full vectors, which settles images the map
-placed near a border. The criterion (default "silhouette+modularity") is the larger k of the
-cosine silhouette's choice (on average linkage's cuts, the most clusters within 0.75% of its
-best) and the kNN-graph modularity's (the fewest clusters on its flat top). Three maps are
-trained from consecutive seeds, and photos share a cluster only where every map puts them
-together, unless that agreement separates the photos clearly worse than the most typical map
-does; then the map that separates them best stands. The measurements behind each choice are
-in docs/decisions.md.
+the images into prototype vectors; Ward (each node weighted by its images) and average linkage
+build hierarchies over them, and the one whose cuts separate a sample of the images better is
+cut where an internal criterion is best, so k comes from the data, not from the grid; KMeans
+on the full vectors then settles images the map placed near a border. The criterion (default
+"silhouette+modularity") is the larger k of the cosine silhouette's choice (the most clusters
+near its top on average linkage's cuts) and the kNN-graph modularity's (the fewest on its flat
+top). Three maps are trained from consecutive seeds, and photos share a cluster only where every
+map puts them together, unless that agreement separates the photos clearly worse than the most
+typical map does; then the best-separating map stands. Measurements: docs/decisions.md.
 
 The other methods are baselines: "som_nodes" (the 2019 rule: every node of a grid sized
 round(sqrt(2N/70)) is a cluster), "kmeans" (k = N/70 unless given), "agglomerative" (Ward on a
