@@ -1,9 +1,10 @@
 """Skip a stage whose inputs and settings have not changed; refuse inputs that are out of date.
 
 After a stage succeeds, its stamp (data/<DATASET>/stamps/<stage>.json) records fingerprints
-of its input files, of the settings that shape its outputs, and of its output files. Run
-again, the stage is skipped while all three still match, unless forced; a changed setting or
-input makes it redo its work, and its new outputs are then changed inputs for later stages.
+of its input files, of the settings that shape its outputs (with the code's own defaults where
+a stage names them), and of its output files. Run again, the stage is skipped while all three
+still match, unless forced; a changed setting, default or input makes it redo its work, and
+its new outputs are then changed inputs for later stages.
 Before a stage runs, every earlier stage that wrote one of its inputs, directly or through
 other stages, is checked against its stamp: if its recorded input files changed after it ran,
 or its outputs are not the ones it recorded, the run stops, naming the script to rerun,
@@ -43,6 +44,7 @@ class Stage:
     function: Callable  # function(settings) does the stage's work (with `force` where it forwards it)
     forwards_force: bool = False
     on_skip: Callable | None = None  # called with the settings when the stage is skipped
+    code_defaults: Callable | None = None  # settings -> the code's defaults: a version changing one redoes it
 
     def inputs(self, settings):
         return paths(settings, self.function.declared.reads)
@@ -54,8 +56,10 @@ class Stage:
         return settings.path("stamps") / f"{self.name}.json"
 
     def fingerprint(self, settings):
+        shaping = {**settings.shaping(self.name),
+                   **({"code defaults": self.code_defaults(settings)} if self.code_defaults else {})}
         return {"inputs": {_name(path, settings): fingerprint(path) for path in self.inputs(settings)},
-                "settings": _digest(json.dumps(settings.shaping(self.name), sort_keys=True, default=str))}
+                "settings": _digest(json.dumps(shaping, sort_keys=True, default=str))}
 
     def output_fingerprints(self, settings):
         return {_name(path, settings): fingerprint(path) for path in self.outputs(settings)}

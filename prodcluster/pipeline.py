@@ -17,7 +17,7 @@ STAGES = (  # each function declares the files it reads and writes (files.py)
     Stage("split", "make_training_image_folders.py", stages.make_training_folders),
     Stage("02", "02_feature_network_fine_tuning.py", stages.fine_tune),
     Stage("03", "03_extract_features.py", stages.extract_features),
-    Stage("04", "04_cluster_som.py", stages.cluster),
+    Stage("04", "04_cluster_som.py", stages.cluster, code_defaults=stages.clustering_defaults),
     Stage("evaluation", "evaluation.py", stages.evaluate, on_skip=stages.print_scores),
     Stage("visualize", "visualize.py", stages.visualize),
 )

@@ -378,6 +378,12 @@ def _true_k(settings, files):
     return int(models[models != ""].nunique()) or None
 
 
+def clustering_defaults(settings):
+    """The chosen method's defaults in clustering.py: a new version that changes one redoes stage 04."""
+    from . import clustering
+    return clustering.METHODS[settings.cluster_method][1]
+
+
 def cluster_options(settings, calibrated=False, plain_features=False):
     """The config.py settings that apply to the chosen clustering method (a calibrated k caps at the map's;
     plain features get one map unless SOM_MAPS is set)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import config
-from prodcluster import pipeline, stages
+from prodcluster import clustering, pipeline, stages
 from prodcluster.demo import make_demo
 from prodcluster.fileio import load_npy, read_json
 from prodcluster.freshness import StaleInputs
@@ -157,6 +157,14 @@ def test_changed_setting_redoes_the_stage(clustered, capsys):
     assert result is not None and result.k == 3
     assert "settings" in capsys.readouterr().out
     assert read_json(clustered.path("clustering"))["method"] == "kmeans"
+
+
+def test_a_changed_default_in_the_code_redoes_the_stage(clustered, capsys, monkeypatch):
+    monkeypatch.setitem(clustering.SOM_DEFAULTS, "linkage", "ward")  # as a new version of clustering.py would
+    assert pipeline.run_stage("04", clustered) is not None
+    assert "settings" in capsys.readouterr().out
+    assert read_json(clustered.path("clustering"))["settings"]["linkage"] == "ward"
+    assert pipeline.run_stage("04", clustered) is None
 
 
 def test_a_redone_stage_names_only_the_inputs_that_changed(clustered, capsys):
