@@ -36,8 +36,6 @@ IMAGES_PER_COMPONENT = 4
 MIN_AUTO_COMPONENTS = 16
 MAX_AUTO_COMPONENTS = 256
 MIN_MEAN_CLUSTER_SIZE = 3  # candidate k stop at N/3 (and at max_k)
-AGREEMENT_SUPPORT = 0.25  # a group the maps agree on stands where one map gave it this share of a cluster
-AGREEMENT_TIE = 0.25  # the agreement stands unless its silhouette is this share below the typical map's
 PCA_SAMPLE = 20_000  # most vectors the PCA is fitted on: above every benchmark set, whose results stay as they were
 
 _SOM_TRAINING = {
@@ -66,6 +64,8 @@ SOM_DEFAULTS = {
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
     "maps": AGREED_MAPS,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
+    "agreement_support": 0.2,  # a group the maps agree on stands where one map gave it this share of a cluster
+    "agreement_tie": 0.25,  # the agreement stands unless its silhouette is this share below the typical map's
     **_K_CHOICE,
 }
 SOM_NODES_DEFAULTS = dict(_SOM_TRAINING)
@@ -123,7 +123,8 @@ def cluster(features, method=DEFAULTS.cluster_method, seed=DEFAULTS.seed, k=None
                          "or several joined by '+'")
     if "maps" in settings:
         check_whole(settings["maps"], "maps")
-    for name in ("modularity_tie", "silhouette_tie", "linkage_tie", "average_silhouette_tie"):
+    for name in ("modularity_tie", "silhouette_tie", "linkage_tie", "average_silhouette_tie", "agreement_support",
+                 "agreement_tie"):
         tie = settings.get(name, 0.0)
         if isinstance(tie, bool) or not isinstance(tie, (int, float)) or not 0 <= tie < 1:
             raise ValueError(f"{name} must be a share from 0 to below 1, got {tie!r}")
@@ -146,15 +147,17 @@ def _cluster_som(data, seed, k, settings):
     if k is not None or settings["maps"] == 1:
         return _one_map(data, seed, k, settings)
     maps = [_one_map(data, seed + offset, None, dict(settings)) for offset in range(settings["maps"])]
-    return _agreement(data, maps, sample_rows(len(data), settings["sample_size"], seed))
+    return _agreement(data, maps, sample_rows(len(data), settings["sample_size"], seed),
+                      settings["agreement_support"], settings["agreement_tie"])
 
 
-def _agreement(data, maps, sample):
+def _agreement(data, maps, sample, least_support=SOM_DEFAULTS["agreement_support"],
+               tie=SOM_DEFAULTS["agreement_tie"]):
     """What the maps agree on: the typical map (the one most like the others, by ARI), cut where the others cut.
 
     One map's count moves with its seed, and where groups are uneven each map merges other
     small models; the groups no map merges with another are what the data separates. The
-    agreement is kept unless its silhouette falls more than AGREEMENT_TIE below the typical
+    agreement is kept unless its silhouette falls more than `tie` (a share) below the typical
     map's: then the maps disagree on the scale itself, and the map with the best silhouette
     stands (the typical one follows whichever two maps agree, and a seed's noise picks which).
     The kept agreement has the typical map's pictures; each node joins the nearest agreed
@@ -162,12 +165,12 @@ def _agreement(data, maps, sample):
     """
     all_labels = np.stack([result.labels for result in maps])
     index = int(np.argmax([sum(adjusted_rand_score(a, b) for b in all_labels) for a in all_labels]))
-    agreed = agreed_groups(all_labels)
+    agreed = agreed_groups(all_labels, least_support)
     silhouettes = _silhouettes(cosine_distances(data[sample]),
                                {"agreed": agreed[sample], **{n: labels[sample] for n, labels in enumerate(all_labels)}})
     maps_silhouette = [silhouettes[number] for number in range(len(maps))]
     typical_silhouette = maps_silhouette[index]
-    kept = silhouettes["agreed"] >= typical_silhouette - AGREEMENT_TIE * abs(typical_silhouette)
+    kept = silhouettes["agreed"] >= typical_silhouette - tie * abs(typical_silhouette)
     standing_index = index if kept else int(np.argmax(maps_silhouette))
     standing = maps[standing_index]
     standing.settings["agreement"] = {
@@ -183,7 +186,7 @@ def _agreement(data, maps, sample):
     return standing
 
 
-def agreed_groups(all_labels, least_support=AGREEMENT_SUPPORT):
+def agreed_groups(all_labels, least_support=SOM_DEFAULTS["agreement_support"]):
     """Group labels (0..g-1) on which every row of `all_labels` (one clustering per row) agrees.
 
     Photos that every clustering puts together form a group. A group no clustering gave at

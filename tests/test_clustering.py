@@ -328,7 +328,8 @@ def test_average_linkages_own_silhouette_tie_reaches_its_cuts_and_no_others():
     assert k_of("ward", 0.9) == k_of("ward", 0.0)
 
 
-@pytest.mark.parametrize("name", ["modularity_tie", "silhouette_tie", "average_silhouette_tie"])
+@pytest.mark.parametrize("name", ["modularity_tie", "silhouette_tie", "average_silhouette_tie", "agreement_support",
+                                  "agreement_tie"])
 @pytest.mark.parametrize("tie", [-0.1, 1.0, "0.005", True])
 def test_a_tie_outside_0_to_1_is_refused(name, tie):
     with pytest.raises(ValueError, match=name):
@@ -386,6 +387,14 @@ def test_a_sliver_where_one_map_cuts_a_group_differently_rejoins_it():
     moved = [0] * 11 + [1] * 9  # one photo of the second group cut into the first
     agreed = clustering.agreed_groups(np.array([two, moved, two]))
     np.testing.assert_array_equal(agreed, two)
+
+
+def test_a_group_stands_where_one_map_gave_it_the_least_support_of_a_cluster():
+    whole = [0] * 9 + [1] * 9
+    moved = [0] * 7 + [1] * 11  # two photos of the first group (2/9 of it) cut into the second
+    maps = np.array([whole, moved, whole])
+    assert len(np.unique(clustering.agreed_groups(maps, least_support=0.2))) == 3
+    assert len(np.unique(clustering.agreed_groups(maps, least_support=0.25))) == 2
 
 
 def _map_result(labels, dim):
