@@ -64,7 +64,7 @@ SOM_DEFAULTS = {
     "refine": True,  # after the cut, KMeans on the full vectors from the clusters' means
     "cap_k": False,  # a given k above the nodes holding images: False raises, True takes one cluster per such node
     "maps": AGREED_MAPS,  # trained from seeds seed, seed+1, ...: photos share a cluster where all agree
-    "agreement_support": 0.2,  # a group the maps agree on stands where one map gave it this share of a cluster
+    "agreement_support": 0.25,  # a group the maps agree on stands where one map gave it this share of a cluster
     "agreement_tie": 0.25,  # the agreement stands unless its silhouette is this share below the typical map's
     **_K_CHOICE,
 }
